@@ -1,0 +1,59 @@
+/**
+ * `npm start`: one node of Agora. With no environment it is the whole shop in one process on
+ * embedded defaults (embedded PostgreSQL, in-process calls, memory cacher); with `TRANSPORTER`,
+ * `CACHER`, `DATABASE_URL` and `SERVICES` it is one node of a cluster. Same code either way.
+ */
+import path from "node:path";
+import { ServiceBroker } from "moleculer";
+import { createBrokerOptions } from "../moleculer.config";
+import { readConfig } from "../lib/config";
+import { startEmbeddedDatabase, type EmbeddedDatabase } from "../lib/embedded-db";
+
+async function main(): Promise<void> {
+    const config = readConfig();
+    const broker = new ServiceBroker(createBrokerOptions(config));
+    const log = broker.getLogger("agora");
+
+    let embedded: EmbeddedDatabase | null = null;
+    if (!config.databaseUrl && config.services.some(name => name !== "api")) {
+        const started = Date.now();
+        embedded = await startEmbeddedDatabase(config, message => log.warn(message));
+        process.env.DATABASE_URL = embedded.url;
+        log.info(`Embedded PostgreSQL ready in ${Date.now() - started} ms (data: ${config.dataDir})`);
+    }
+    const stopEmbedded = async () => {
+        if (embedded) await embedded.stop().catch(() => undefined);
+        embedded = null;
+    };
+    broker.localBus.on("$broker.stopped", () => void stopEmbedded());
+
+    for (const name of config.services) {
+        broker.loadService(path.join(__dirname, "..", "services", name, `${name}.service`));
+    }
+    try {
+        await broker.start();
+    } catch (error) {
+        log.fatal("Agora could not start:", error);
+        await stopEmbedded();
+        process.exit(1);
+    }
+    printBanner(config, log);
+}
+
+function printBanner(config: ReturnType<typeof readConfig>, log: { info(...args: unknown[]): void; warn(...args: unknown[]): void }): void {
+    const lines = [`Agora node ready: services ${config.services.join(", ")}`];
+    if (config.services.includes("api")) {
+        lines.push(`  REST     http://localhost:${config.port}/api`);
+        lines.push(`  GraphQL  http://localhost:${config.port}/graphql (playground in a browser)`);
+        lines.push(`  Health   http://localhost:${config.port}/health/ready`);
+    }
+    if (config.metricsPort > 0) lines.push(`  Metrics  http://localhost:${config.metricsPort}/metrics`);
+    log.info(lines.join("\n"));
+    if (config.adminFromDefaults && config.services.includes("users")) {
+        log.warn(
+            `ADMIN_EMAIL / ADMIN_PASSWORD are not set: the first admin is ${config.adminEmail} / ${config.adminPassword}. Set both before exposing this node.`,
+        );
+    }
+}
+
+void main();

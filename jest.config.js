@@ -1,0 +1,11 @@
+/** Unit, integration and e2e tests; each file builds what it needs (its own database). */
+module.exports = {
+    testEnvironment: "node",
+    roots: ["<rootDir>/test"],
+    transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+    testMatch: ["**/*.test.ts"],
+    moduleFileExtensions: ["ts", "js", "json"],
+    testTimeout: 30000,
+    // Two cores: more workers only fight over them and the servers.
+    maxWorkers: 2,
+};

@@ -1,0 +1,41 @@
+/**
+ * Brokers for tests: the project's own broker options (moleculer.config.ts), quiet, without the
+ * metrics port, and with the services loaded from their real schema files.
+ */
+import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { createBrokerOptions } from "../../moleculer.config";
+import { readConfig, type ServiceName } from "../../lib/config";
+
+export interface TestBrokerOptions {
+    nodeID?: string;
+    namespace?: string;
+    transporter?: string;
+    cacher?: string;
+    services?: ServiceName[];
+    /** Extra environment for this broker's config (read when the broker is built). */
+    env?: Record<string, string>;
+}
+
+export function serviceSchema(name: ServiceName): ServiceSchema {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const module = require(`../../services/${name}/${name}.service`);
+    return module.default as ServiceSchema;
+}
+
+export function createTestBroker(options: TestBrokerOptions = {}): ServiceBroker {
+    const config = readConfig({
+        ...process.env,
+        METRICS_PORT: "0",
+        ...(options.transporter ? { TRANSPORTER: options.transporter } : {}),
+        ...(options.cacher ? { CACHER: options.cacher } : {}),
+        ...(options.namespace ? { NAMESPACE: options.namespace } : {}),
+        ...options.env,
+    });
+    const broker = new ServiceBroker({
+        ...createBrokerOptions(config),
+        nodeID: options.nodeID ?? null,
+        logger: false,
+    });
+    for (const name of options.services ?? []) broker.createService(serviceSchema(name));
+    return broker;
+}

@@ -1,0 +1,44 @@
+/**
+ * Every test file gets its own PostgreSQL database on the machine's server, dropped afterwards,
+ * so runs and files never see each other's data.
+ */
+import crypto from "node:crypto";
+import { Client } from "pg";
+
+const ADMIN_URL = process.env.TEST_PG_ADMIN_URL || "postgres://postgres@127.0.0.1:5432/postgres";
+
+export interface TestDatabase {
+    name: string;
+    url: string;
+    drop(): Promise<void>;
+}
+
+async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    const client = new Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    try {
+        return await work(client);
+    } finally {
+        await client.end();
+    }
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+    const name = `agora_test_${crypto.randomBytes(6).toString("hex")}`;
+    await withAdmin(client => client.query(`CREATE DATABASE "${name}"`));
+    const url = new URL(ADMIN_URL);
+    url.pathname = `/${name}`;
+    return {
+        name,
+        url: url.toString(),
+        drop: () => withAdmin(client => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+    };
+}
+
+/** A fresh namespace, so that brokers of parallel runs on the same NATS never meet. */
+export function testNamespace(): string {
+    return `agora-test-${crypto.randomBytes(5).toString("hex")}`;
+}
+
+export const NATS_URL = process.env.TEST_NATS_URL || "nats://127.0.0.1:4222";
+export const REDIS_URL = process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";

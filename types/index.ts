@@ -1,0 +1,162 @@
+/**
+ * Shared shapes: what actions take and return, and what events carry. Every service imports them
+ * from here, so a changed payload breaks the compiler, not production.
+ */
+
+export type Role = "user" | "admin";
+
+/** Who is calling: set by the gateway from a verified access token, carried in `ctx.meta.user`. */
+export interface AuthUser {
+    id: string;
+    email: string;
+    role: Role;
+}
+
+export interface RequestMeta {
+    user?: AuthUser;
+    /** `Idempotency-Key` header of `POST /api/orders`. */
+    idempotencyKey?: string;
+    /** moleculer-web reads these to set the HTTP status and headers. */
+    $statusCode?: number;
+    $responseHeaders?: Record<string, string>;
+    /** Client IP as the gateway trusts it (for auth logs). */
+    clientIp?: string;
+}
+
+export interface Page<T> {
+    rows: T[];
+    total: number;
+    page: number;
+    pageSize: number;
+    totalPages: number;
+}
+
+export interface PageParams {
+    page?: number;
+    pageSize?: number;
+}
+
+export interface Address {
+    line1: string | null;
+    line2: string | null;
+    city: string | null;
+    postalCode: string | null;
+    country: string | null;
+}
+
+export interface User {
+    id: string;
+    email: string;
+    name: string;
+    role: Role;
+    phone: string | null;
+    address: Address;
+    createdAt: string;
+    updatedAt: string;
+}
+
+export interface TokenPair {
+    accessToken: string;
+    refreshToken: string;
+    tokenType: "Bearer";
+    /** Seconds until the access token expires. */
+    expiresIn: number;
+    user: User;
+}
+
+export interface Product {
+    id: string;
+    name: string;
+    description: string | null;
+    /** Minor units of `currency` (1999 is 19.99). */
+    price: number;
+    currency: string;
+    stock: number;
+    category: string | null;
+    createdAt: string;
+    updatedAt: string;
+}
+
+export type ProductSort = "name" | "-name" | "price" | "-price" | "createdAt" | "-createdAt";
+
+export interface ProductListParams extends PageParams {
+    search?: string;
+    category?: string;
+    minPrice?: number;
+    maxPrice?: number;
+    inStock?: boolean;
+    sort?: ProductSort;
+}
+
+export type InventoryOp = "add" | "subtract" | "set";
+
+export interface OrderLine {
+    productId: string;
+    quantity: number;
+}
+
+/** `products.reserve`: take stock for every line of an order, all or nothing. */
+export interface ReserveParams {
+    orderId: string;
+    items: OrderLine[];
+}
+
+export interface Reservation {
+    orderId: string;
+    items: OrderLine[];
+    /** `held` until released; a released reservation is kept so that retries stay idempotent. */
+    status: "held" | "released";
+    createdAt: string;
+}
+
+/** A product as an order copies it at placement (also returned for deleted products). */
+export interface ProductSnapshot {
+    id: string;
+    name: string;
+    price: number;
+    currency: string;
+    deleted: boolean;
+}
+
+export enum OrderStatus {
+    Pending = "PENDING",
+    Confirmed = "CONFIRMED",
+    Shipped = "SHIPPED",
+    Delivered = "DELIVERED",
+    Rejected = "REJECTED",
+    Cancelled = "CANCELLED",
+}
+
+export interface OrderItem {
+    productId: string;
+    name: string;
+    unitPrice: number;
+    quantity: number;
+    lineTotal: number;
+}
+
+export interface ShippingDetails {
+    name: string;
+    phone: string | null;
+    address: Address;
+}
+
+export interface Order {
+    id: string;
+    userId: string;
+    status: OrderStatus;
+    items: OrderItem[];
+    total: number;
+    currency: string;
+    shipping: ShippingDetails;
+    rejectionReason: string | null;
+    createdAt: string;
+    updatedAt: string;
+}
+
+/** Event `user.profileUpdated`: the new shipping details of a user. */
+export interface UserProfileUpdatedEvent {
+    userId: string;
+    shipping: ShippingDetails;
+    updatedAt: string;
+}
