@@ -10,6 +10,8 @@ export interface AuthUser {
     id: string;
     email: string;
     role: Role;
+    /** The refresh-token family (session) the access token was minted for. */
+    sessionId?: string;
 }
 
 export interface RequestMeta {
