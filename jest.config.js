@@ -2,7 +2,7 @@
 module.exports = {
     testEnvironment: "node",
     roots: ["<rootDir>/test"],
-    transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+    transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
     testMatch: ["**/*.test.ts"],
     moduleFileExtensions: ["ts", "js", "json"],
     testTimeout: 30000,

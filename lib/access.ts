@@ -35,7 +35,11 @@ export const AccessMiddleware = {
         const level = action.auth as AccessLevel | undefined;
         if (!level) return handler;
         return function checkedAction(ctx: Context<unknown, RequestMeta>) {
-            checkAccess(level, ctx.meta.user);
+            try {
+                checkAccess(level, ctx.meta.user);
+            } catch (error) {
+                return Promise.reject(error);
+            }
             return handler(ctx);
         };
     },

@@ -119,6 +119,12 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
             sql(): Sequelize {
                 return this.adapter.db as Sequelize;
             },
+            /** Readiness: migrations are done and the database answers now. */
+            async checkDatabase(): Promise<boolean> {
+                if (!this.migrated) return false;
+                await this.adapter.db.query("SELECT 1");
+                return true;
+            },
         },
         created() {
             // One shared Redis needs one clean; memory cachers on several nodes need every node told.
@@ -128,6 +134,7 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
         async started() {
             const applied = await migrate(this.adapter.db, options.schema, options.migrations);
             if (applied.length) this.logger.info(`Migrated ${options.schema}:`, applied.join(", "));
+            this.migrated = true;
         },
     } as Partial<ServiceSchema>;
 }

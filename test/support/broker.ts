@@ -36,6 +36,17 @@ export function createTestBroker(options: TestBrokerOptions = {}): ServiceBroker
         nodeID: options.nodeID ?? null,
         logger: false,
     });
-    for (const name of options.services ?? []) broker.createService(serviceSchema(name));
+    for (const name of options.services ?? []) {
+        const schema = serviceSchema(name);
+        // The gateway listens on a free port; `gatewayUrl` tells which.
+        broker.createService(name === "api" ? { ...schema, settings: { ...schema.settings, port: 0 } } : schema);
+    }
     return broker;
+}
+
+/** Base URL of the gateway a started test broker runs. */
+export function gatewayUrl(broker: ServiceBroker): string {
+    const api = broker.getLocalService("api") as unknown as { server: import("node:http").Server };
+    const address = api.server.address() as import("node:net").AddressInfo;
+    return `http://127.0.0.1:${address.port}`;
 }

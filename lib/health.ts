@@ -1,0 +1,61 @@
+/**
+ * Liveness and readiness of a node. Ready means: the transporter is connected (when there is one)
+ * and every local service with a database has run its migrations and answers `SELECT 1`.
+ * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`.
+ */
+import http from "node:http";
+import type { Service, ServiceBroker } from "moleculer";
+
+export interface Readiness {
+    ready: boolean;
+    checks: Record<string, "ok" | string>;
+}
+
+const CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([
+        promise,
+        new Promise<T>((_, reject) =>
+            setTimeout(() => reject(new Error("timed out")), CHECK_TIMEOUT_MS).unref(),
+        ),
+    ]);
+}
+
+export async function readiness(broker: ServiceBroker): Promise<Readiness> {
+    const checks: Record<string, string> = {};
+    if (broker.transit) checks.transporter = broker.transit.connected ? "ok" : "disconnected";
+    const withDatabase = (broker.services as (Service & { checkDatabase?: () => Promise<boolean> })[]).filter(
+        service => typeof service.checkDatabase === "function",
+    );
+    await Promise.all(
+        withDatabase.map(async service => {
+            try {
+                const ok = await withTimeout(service.checkDatabase!());
+                checks[`database:${service.name}`] = ok ? "ok" : "migrating";
+            } catch (error) {
+                checks[`database:${service.name}`] = (error as Error).message;
+            }
+        }),
+    );
+    return { ready: Object.values(checks).every(value => value === "ok"), checks };
+}
+
+/** The health server of nodes without the gateway. */
+export function startHealthServer(broker: ServiceBroker, port: number): http.Server {
+    const server = http.createServer((req, res) => {
+        const send = (status: number, body: unknown) => {
+            res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
+            res.end(JSON.stringify(body));
+        };
+        if (req.url === "/health/live") return send(200, { status: "ok" });
+        if (req.url === "/health/ready") {
+            return void readiness(broker).then(result =>
+                send(result.ready ? 200 : 503, { status: result.ready ? "ok" : "unavailable", ...result }),
+            );
+        }
+        send(404, { name: "NotFoundError", message: "Not found", code: 404, type: "NOT_FOUND" });
+    });
+    server.listen(port);
+    return server;
+}

@@ -1,0 +1,262 @@
+/**
+ * api: the gateway. REST under /api (routes.ts), GraphQL at /graphql (generated from every
+ * service's `graphql` definitions), health under /health. It verifies access tokens locally with
+ * the public key, checks each action's `auth` level, and turns every failure into the contract's
+ * error shape (contract-errors.ts). It decides no business rule.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { ApolloService } from "moleculer-apollo-server";
+import type { GraphQLError } from "graphql";
+import { checkAccess, type AccessLevel } from "../../lib/access";
+import { verifyAccessToken } from "../../lib/access-token";
+import { readConfig, type AgoraConfig } from "../../lib/config";
+import { BadRequestError, UnauthorizedError } from "../../lib/errors";
+import { loadJwtKeys } from "../../lib/jwt-keys";
+import { readiness } from "../../lib/health";
+import type { AuthUser, RequestMeta } from "../../types";
+import { toContractError } from "./contract-errors";
+import { restRoutes } from "./routes";
+
+type GatewayRequest = IncomingMessage & {
+    $action?: { name: string; auth?: AccessLevel };
+    $route?: { opts?: { path?: string } };
+    $ctx?: Context<unknown, RequestMeta>;
+};
+
+interface ApiThis {
+    config: AgoraConfig;
+    publicKeys: Record<string, string>;
+    broker: import("moleculer").ServiceBroker;
+    logger: import("moleculer").LoggerInstance;
+    userFromRequest(req: IncomingMessage): AuthUser | null;
+    sendContractError(req: IncomingMessage, res: ServerResponse, error: unknown): void;
+    sendJson(res: ServerResponse, status: number, body: unknown): void;
+}
+
+const config = readConfig();
+
+/** Bodies above this are refused with 413 before they are parsed. */
+const BODY_LIMIT = "64kb";
+
+/** Methods whose body must be JSON when they have one. */
+const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
+
+function hasBody(req: IncomingMessage): boolean {
+    const length = Number(req.headers["content-length"] ?? 0);
+    return length > 0 || req.headers["transfer-encoding"] !== undefined;
+}
+
+/** Refuses a body that isn't JSON (400), instead of silently seeing no fields. */
+function requireJsonBody(req: IncomingMessage): void {
+    if (!BODY_METHODS.has(req.method ?? "") || !hasBody(req)) return;
+    const type = String(req.headers["content-type"] ?? "").toLowerCase();
+    if (!/^application\/(.+\+)?json\b/.test(type)) {
+        throw new BadRequestError("The body must be JSON (Content-Type: application/json)");
+    }
+}
+
+const ApiService: ServiceSchema = {
+    name: "api",
+    mixins: [
+        ApiGateway,
+        ApolloService(<Parameters<typeof ApolloService>[0]>(<unknown>{
+            routeOptions: {
+                path: "/graphql",
+                authentication: true,
+                cors: { origin: "*", methods: ["GET", "POST", "OPTIONS"] },
+                bodyParsers: { json: { strict: true, limit: BODY_LIMIT } },
+                onBeforeCall(ctx: Context, route: unknown, req: IncomingMessage) {
+                    requireJsonBody(req);
+                },
+                // Status codes set by the actions (201, 204…) are REST's; GraphQL answers 200.
+                onAfterCall(ctx: Context<unknown, RequestMeta>, route: unknown, req: unknown, res: unknown, data: unknown) {
+                    delete ctx.meta.$statusCode;
+                    return data;
+                },
+            },
+            serverOptions: {
+                tracing: false,
+                introspection: true,
+                playground: !config.production,
+                debug: !config.production,
+                formatError(error: GraphQLError) {
+                    const original = error.originalError;
+                    const apolloCode = error.extensions?.code as string | undefined;
+                    if (!original || apolloCode === "GRAPHQL_VALIDATION_FAILED" || apolloCode === "BAD_USER_INPUT") {
+                        const type =
+                            apolloCode === "GRAPHQL_PARSE_FAILED" ? "INVALID_REQUEST_BODY" : "VALIDATION_ERROR";
+                        return {
+                            message: error.message,
+                            locations: error.locations,
+                            path: error.path,
+                            extensions: { code: type, status: type === "VALIDATION_ERROR" ? 422 : 400 },
+                        };
+                    }
+                    const contract = toContractError(original, config.production);
+                    return {
+                        message: contract.message,
+                        locations: error.locations,
+                        path: error.path,
+                        extensions: { code: contract.type, status: contract.code, data: contract.data },
+                    };
+                },
+            },
+        })),
+    ],
+
+    // --- Settings ---
+    settings: {
+        port: config.port,
+        ip: "0.0.0.0",
+        // Our own error body for every failure, including moleculer-web's (see onError).
+        onError(this: ApiThis, req: IncomingMessage, res: ServerResponse, error: unknown) {
+            this.sendContractError(req, res, error);
+        },
+        // Route order matters: moleculer-web matches the first route whose path prefixes the URL.
+        routes: [
+            {
+                path: "/api",
+                // Only the aliases below are reachable: no `/api/products/find` and the like.
+                mappingPolicy: "restrict",
+                autoAliases: false,
+                aliases: restRoutes,
+                authentication: true,
+                authorization: true,
+                bodyParsers: {
+                    json: { strict: true, limit: BODY_LIMIT },
+                    urlencoded: false,
+                },
+                cors: { origin: "*", methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"] },
+                // Writes are not retried by the gateway: a retried write could apply twice.
+                callOptions: { retries: 0 },
+                onBeforeCall(
+                    this: ApiThis,
+                    ctx: Context<unknown, RequestMeta>,
+                    route: unknown,
+                    req: IncomingMessage,
+                ) {
+                    requireJsonBody(req);
+                    const key = req.headers["idempotency-key"];
+                    if (typeof key === "string") ctx.meta.idempotencyKey = key;
+                    ctx.meta.clientIp = req.socket.remoteAddress;
+                },
+                onAfterCall(
+                    ctx: Context<unknown, RequestMeta & { $location?: string }>,
+                    route: unknown,
+                    req: GatewayRequest,
+                    res: ServerResponse,
+                    data: unknown,
+                ) {
+                    const created = data as { id?: string } | null;
+                    if (ctx.meta.$statusCode === 201 && created?.id && req.$action) {
+                        ctx.meta.$location = `/api/${req.$action.name.split(".")[0]}/${created.id}`;
+                    }
+                    return ctx.meta.$statusCode === 204 ? null : data;
+                },
+            },
+            {
+                path: "/health",
+                mappingPolicy: "restrict",
+                authentication: false,
+                aliases: {
+                    "GET /live"(this: ApiThis, req: IncomingMessage, res: ServerResponse) {
+                        this.sendJson(res, 200, { status: "ok" });
+                    },
+                    async "GET /ready"(this: ApiThis, req: IncomingMessage, res: ServerResponse) {
+                        const result = await readiness(this.broker);
+                        this.sendJson(res, result.ready ? 200 : 503, {
+                            status: result.ready ? "ok" : "unavailable",
+                            ...result,
+                        });
+                    },
+                },
+            },
+        ],
+        log4XXResponses: false,
+        logRequest: "debug",
+        logRequestParams: null,
+        logResponseData: null,
+    },
+
+    // --- Actions ---
+    actions: {
+        /** The gateway's own GraphQL query, so /graphql has a schema even with every service down. */
+        health: {
+            visibility: "public",
+            graphql: { query: "health: String!" },
+            handler() {
+                return "ok";
+            },
+        },
+    },
+
+    // --- Methods ---
+    methods: {
+        /** moleculer-web hook: who is calling, from a locally verified Bearer token. */
+        authenticate(this: ApiThis, ctx: Context, route: unknown, req: IncomingMessage) {
+            return this.userFromRequest(req);
+        },
+
+        /** moleculer-web hook: the action's `auth` level, checked before the call leaves the gateway. */
+        authorize(this: ApiThis, ctx: Context<unknown, RequestMeta>, route: unknown, req: GatewayRequest) {
+            checkAccess(req.$action?.auth, ctx.meta.user);
+        },
+
+        userFromRequest(this: ApiThis, req: IncomingMessage): AuthUser | null {
+            const header = req.headers.authorization;
+            if (!header) return null;
+            const match = /^Bearer\s+(\S+)$/i.exec(header);
+            if (!match) throw new UnauthorizedError("The Authorization header must be 'Bearer <token>'");
+            return verifyAccessToken(match[1], this.publicKeys, this.config);
+        },
+
+        /**
+         * moleculer-apollo-server hook, run before every resolver's call: flattens the `input`
+         * argument into the action's params (REST and GraphQL share one params shape) and applies
+         * the action's `auth` level first, so GraphQL answers 401/403 before validation, like REST.
+         */
+        prepareContextParams(
+            this: ApiThis,
+            params: Record<string, unknown>,
+            actionName: string,
+            context: { ctx: Context<unknown, RequestMeta> },
+        ) {
+            const registry = this.broker.registry as unknown as {
+                getActionEndpoints(name: string): { endpoints: { action: { auth?: AccessLevel } }[] } | undefined;
+            };
+            const action = registry.getActionEndpoints(actionName)?.endpoints[0]?.action;
+            checkAccess(action?.auth, context.ctx.meta.user);
+            const { input, ...rest } = params;
+            return input && typeof input === "object" ? { ...(input as object), ...rest } : params;
+        },
+
+        sendContractError(this: ApiThis, req: IncomingMessage, res: ServerResponse, error: unknown) {
+            const contract = toContractError(error, this.config.production);
+            if (contract.code >= 500) this.logger.error("Request failed:", req.method, req.url, error);
+            if (res.headersSent) return;
+            this.sendJson(res, contract.code, contract);
+        },
+
+        sendJson(res: ServerResponse, status: number, body: unknown) {
+            res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
+            res.end(JSON.stringify(body));
+        },
+    },
+
+    // --- Lifecycle ---
+    created() {
+        const self = this as unknown as ApiThis;
+        self.config = readConfig();
+        const keys = loadJwtKeys(self.config);
+        if (keys.generated) {
+            self.logger.warn(
+                `No JWT keys in the environment: using the generated pair under ${self.config.dataDir}/jwt.`,
+            );
+        }
+        self.publicKeys = { [keys.keyId]: keys.publicKey };
+    },
+};
+
+export default ApiService;
