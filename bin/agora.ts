@@ -8,6 +8,7 @@ import { ServiceBroker } from "moleculer";
 import { createBrokerOptions } from "../moleculer.config";
 import { readConfig } from "../lib/config";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "../lib/embedded-db";
+import { startHealthServer } from "../lib/health";
 
 async function main(): Promise<void> {
     const config = readConfig();
@@ -19,13 +20,21 @@ async function main(): Promise<void> {
         const started = Date.now();
         embedded = await startEmbeddedDatabase(config, message => log.warn(message));
         process.env.DATABASE_URL = embedded.url;
-        log.info(`Embedded PostgreSQL ready in ${Date.now() - started} ms (data: ${config.dataDir})`);
+        log.info(
+            `Embedded PostgreSQL ready in ${Date.now() - started} ms (data: ${config.dataDir})`,
+        );
     }
     const stopEmbedded = async () => {
         if (embedded) await embedded.stop().catch(() => undefined);
         embedded = null;
     };
     broker.localBus.on("$broker.stopped", () => void stopEmbedded());
+
+    // Nodes without the gateway answer probes on their own port, from before they are ready.
+    if (!config.services.includes("api") && config.healthPort > 0) {
+        const health = startHealthServer(broker, config.healthPort);
+        broker.localBus.on("$broker.stopped", () => health.close());
+    }
 
     for (const name of config.services) {
         broker.loadService(path.join(__dirname, "..", "services", name, `${name}.service`));
@@ -40,14 +49,18 @@ async function main(): Promise<void> {
     printBanner(config, log);
 }
 
-function printBanner(config: ReturnType<typeof readConfig>, log: { info(...args: unknown[]): void; warn(...args: unknown[]): void }): void {
+function printBanner(
+    config: ReturnType<typeof readConfig>,
+    log: { info(...args: unknown[]): void; warn(...args: unknown[]): void },
+): void {
     const lines = [`Agora node ready: services ${config.services.join(", ")}`];
     if (config.services.includes("api")) {
         lines.push(`  REST     http://localhost:${config.port}/api`);
         lines.push(`  GraphQL  http://localhost:${config.port}/graphql (playground in a browser)`);
         lines.push(`  Health   http://localhost:${config.port}/health/ready`);
     }
-    if (config.metricsPort > 0) lines.push(`  Metrics  http://localhost:${config.metricsPort}/metrics`);
+    if (config.metricsPort > 0)
+        lines.push(`  Metrics  http://localhost:${config.metricsPort}/metrics`);
     log.info(lines.join("\n"));
     if (config.adminFromDefaults && config.services.includes("users")) {
         log.warn(

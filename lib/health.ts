@@ -25,9 +25,9 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
 export async function readiness(broker: ServiceBroker): Promise<Readiness> {
     const checks: Record<string, string> = {};
     if (broker.transit) checks.transporter = broker.transit.connected ? "ok" : "disconnected";
-    const withDatabase = (broker.services as (Service & { checkDatabase?: () => Promise<boolean> })[]).filter(
-        service => typeof service.checkDatabase === "function",
-    );
+    const withDatabase = (
+        broker.services as (Service & { checkDatabase?: () => Promise<boolean> })[]
+    ).filter(service => typeof service.checkDatabase === "function");
     await Promise.all(
         withDatabase.map(async service => {
             try {
@@ -51,7 +51,10 @@ export function startHealthServer(broker: ServiceBroker, port: number): http.Ser
         if (req.url === "/health/live") return send(200, { status: "ok" });
         if (req.url === "/health/ready") {
             return void readiness(broker).then(result =>
-                send(result.ready ? 200 : 503, { status: result.ready ? "ok" : "unavailable", ...result }),
+                send(result.ready ? 200 : 503, {
+                    status: result.ready ? "ok" : "unavailable",
+                    ...result,
+                }),
             );
         }
         send(404, { name: "NotFoundError", message: "Not found", code: 404, type: "NOT_FOUND" });

@@ -62,7 +62,9 @@ export function loadJwtKeys(config: AgoraConfig): JwtKeys {
     let publicKey = readPem(config.jwt.publicKey, config.jwt.publicKeyFile);
     let generated = false;
     if (!publicKey && privateKey) {
-        publicKey = crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
+        publicKey = crypto
+            .createPublicKey(privateKey)
+            .export({ type: "spki", format: "pem" }) as string;
     }
     if (!publicKey) {
         const pair = generatedPair(config.dataDir);

@@ -101,7 +101,11 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
         model: {
             name: options.model.name,
             define: options.model.define,
-            options: { schema: options.schema, tableName: options.model.name, ...options.model.options },
+            options: {
+                schema: options.schema,
+                tableName: options.model.name,
+                ...options.model.options,
+            },
         },
         settings: { idField: "id" },
         actions: {

@@ -71,7 +71,13 @@ const ApiService: ServiceSchema = {
                     requireJsonBody(req);
                 },
                 // Status codes set by the actions (201, 204…) are REST's; GraphQL answers 200.
-                onAfterCall(ctx: Context<unknown, RequestMeta>, route: unknown, req: unknown, res: unknown, data: unknown) {
+                onAfterCall(
+                    ctx: Context<unknown, RequestMeta>,
+                    route: unknown,
+                    req: unknown,
+                    res: unknown,
+                    data: unknown,
+                ) {
                     delete ctx.meta.$statusCode;
                     return data;
                 },
@@ -84,14 +90,23 @@ const ApiService: ServiceSchema = {
                 formatError(error: GraphQLError) {
                     const original = error.originalError;
                     const apolloCode = error.extensions?.code as string | undefined;
-                    if (!original || apolloCode === "GRAPHQL_VALIDATION_FAILED" || apolloCode === "BAD_USER_INPUT") {
+                    if (
+                        !original ||
+                        apolloCode === "GRAPHQL_VALIDATION_FAILED" ||
+                        apolloCode === "BAD_USER_INPUT"
+                    ) {
                         const type =
-                            apolloCode === "GRAPHQL_PARSE_FAILED" ? "INVALID_REQUEST_BODY" : "VALIDATION_ERROR";
+                            apolloCode === "GRAPHQL_PARSE_FAILED"
+                                ? "INVALID_REQUEST_BODY"
+                                : "VALIDATION_ERROR";
                         return {
                             message: error.message,
                             locations: error.locations,
                             path: error.path,
-                            extensions: { code: type, status: type === "VALIDATION_ERROR" ? 422 : 400 },
+                            extensions: {
+                                code: type,
+                                status: type === "VALIDATION_ERROR" ? 422 : 400,
+                            },
                         };
                     }
                     const contract = toContractError(original, config.production);
@@ -99,7 +114,11 @@ const ApiService: ServiceSchema = {
                         message: contract.message,
                         locations: error.locations,
                         path: error.path,
-                        extensions: { code: contract.type, status: contract.code, data: contract.data },
+                        extensions: {
+                            code: contract.type,
+                            status: contract.code,
+                            data: contract.data,
+                        },
                     };
                 },
             },
@@ -200,7 +219,12 @@ const ApiService: ServiceSchema = {
         },
 
         /** moleculer-web hook: the action's `auth` level, checked before the call leaves the gateway. */
-        authorize(this: ApiThis, ctx: Context<unknown, RequestMeta>, route: unknown, req: GatewayRequest) {
+        authorize(
+            this: ApiThis,
+            ctx: Context<unknown, RequestMeta>,
+            route: unknown,
+            req: GatewayRequest,
+        ) {
             checkAccess(req.$action?.auth, ctx.meta.user);
         },
 
@@ -208,7 +232,8 @@ const ApiService: ServiceSchema = {
             const header = req.headers.authorization;
             if (!header) return null;
             const match = /^Bearer\s+(\S+)$/i.exec(header);
-            if (!match) throw new UnauthorizedError("The Authorization header must be 'Bearer <token>'");
+            if (!match)
+                throw new UnauthorizedError("The Authorization header must be 'Bearer <token>'");
             return verifyAccessToken(match[1], this.publicKeys, this.config);
         },
 
@@ -224,7 +249,9 @@ const ApiService: ServiceSchema = {
             context: { ctx: Context<unknown, RequestMeta> },
         ) {
             const registry = this.broker.registry as unknown as {
-                getActionEndpoints(name: string): { endpoints: { action: { auth?: AccessLevel } }[] } | undefined;
+                getActionEndpoints(
+                    name: string,
+                ): { endpoints: { action: { auth?: AccessLevel } }[] } | undefined;
             };
             const action = registry.getActionEndpoints(actionName)?.endpoints[0]?.action;
             checkAccess(action?.auth, context.ctx.meta.user);
@@ -232,9 +259,15 @@ const ApiService: ServiceSchema = {
             return input && typeof input === "object" ? { ...(input as object), ...rest } : params;
         },
 
-        sendContractError(this: ApiThis, req: IncomingMessage, res: ServerResponse, error: unknown) {
+        sendContractError(
+            this: ApiThis,
+            req: IncomingMessage,
+            res: ServerResponse,
+            error: unknown,
+        ) {
             const contract = toContractError(error, this.config.production);
-            if (contract.code >= 500) this.logger.error("Request failed:", req.method, req.url, error);
+            if (contract.code >= 500)
+                this.logger.error("Request failed:", req.method, req.url, error);
             if (res.headersSent) return;
             this.sendJson(res, contract.code, contract);
         },

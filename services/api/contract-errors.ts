@@ -26,11 +26,27 @@ const UNAVAILABLE_TYPES = new Set([
 
 /** body-parser's failures, in moleculer-web's wrapping. */
 const BODY_TYPES: Record<string, Pick<ContractError, "code" | "type" | "message">> = {
-    "entity.parse.failed": { code: 400, type: "INVALID_REQUEST_BODY", message: "The body is not valid JSON" },
+    "entity.parse.failed": {
+        code: 400,
+        type: "INVALID_REQUEST_BODY",
+        message: "The body is not valid JSON",
+    },
     "entity.too.large": { code: 413, type: "PAYLOAD_TOO_LARGE", message: "The body is too large" },
-    "encoding.unsupported": { code: 415, type: "INVALID_REQUEST_BODY", message: "Unsupported encoding" },
-    "charset.unsupported": { code: 415, type: "INVALID_REQUEST_BODY", message: "Unsupported charset" },
-    "request.aborted": { code: 400, type: "INVALID_REQUEST_BODY", message: "The request was aborted" },
+    "encoding.unsupported": {
+        code: 415,
+        type: "INVALID_REQUEST_BODY",
+        message: "Unsupported encoding",
+    },
+    "charset.unsupported": {
+        code: 415,
+        type: "INVALID_REQUEST_BODY",
+        message: "Unsupported charset",
+    },
+    "request.aborted": {
+        code: 400,
+        type: "INVALID_REQUEST_BODY",
+        message: "The request was aborted",
+    },
     "stream.encoding.set": { code: 500, type: "INTERNAL_ERROR", message: "Internal error" },
 };
 

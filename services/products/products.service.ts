@@ -150,14 +150,37 @@ const ProductsService: ServiceSchema = {
         list: {
             rest: "GET /",
             cache: {
-                keys: ["search", "category", "minPrice", "maxPrice", "inStock", "sort", "page", "pageSize"],
+                keys: [
+                    "search",
+                    "category",
+                    "minPrice",
+                    "maxPrice",
+                    "inStock",
+                    "sort",
+                    "page",
+                    "pageSize",
+                ],
             },
             params: {
                 $$strict: "remove",
                 search: { type: "string", optional: true, trim: true, max: 200 },
                 category: { type: "string", optional: true, trim: true, max: 100 },
-                minPrice: { type: "number", optional: true, integer: true, min: 0, max: MAX_PRICE, convert: true },
-                maxPrice: { type: "number", optional: true, integer: true, min: 0, max: MAX_PRICE, convert: true },
+                minPrice: {
+                    type: "number",
+                    optional: true,
+                    integer: true,
+                    min: 0,
+                    max: MAX_PRICE,
+                    convert: true,
+                },
+                maxPrice: {
+                    type: "number",
+                    optional: true,
+                    integer: true,
+                    min: 0,
+                    max: MAX_PRICE,
+                    convert: true,
+                },
                 inStock: { type: "boolean", optional: true, convert: true },
                 sort: {
                     type: "enum",
@@ -196,7 +219,14 @@ const ProductsService: ServiceSchema = {
                 description: { type: "string", optional: true, nullable: true, max: 5000 },
                 price: { type: "number", integer: true, min: 0, max: MAX_PRICE },
                 stock: { type: "number", integer: true, min: 0, max: MAX_STOCK, optional: true },
-                category: { type: "string", optional: true, nullable: true, trim: true, min: 1, max: 100 },
+                category: {
+                    type: "string",
+                    optional: true,
+                    nullable: true,
+                    trim: true,
+                    min: 1,
+                    max: 100,
+                },
             },
             graphql: { mutation: "createProduct(input: CreateProductInput!): Product!" },
             async handler(
@@ -234,10 +264,20 @@ const ProductsService: ServiceSchema = {
                 name: { type: "string", optional: true, trim: true, min: 1, max: 200 },
                 description: { type: "string", optional: true, nullable: true, max: 5000 },
                 price: { type: "number", optional: true, integer: true, min: 0, max: MAX_PRICE },
-                category: { type: "string", optional: true, nullable: true, trim: true, min: 1, max: 100 },
+                category: {
+                    type: "string",
+                    optional: true,
+                    nullable: true,
+                    trim: true,
+                    min: 1,
+                    max: 100,
+                },
             },
             graphql: { mutation: "updateProduct(id: ID!, input: UpdateProductInput!): Product!" },
-            async handler(this: ProductsThis, ctx: ProductsContext<Partial<Product> & { id: string }>) {
+            async handler(
+                this: ProductsThis,
+                ctx: ProductsContext<Partial<Product> & { id: string }>,
+            ) {
                 const changes: Record<string, unknown> = {};
                 for (const field of ["name", "description", "price", "category"] as const) {
                     if (ctx.params[field] !== undefined) changes[field] = ctx.params[field];
@@ -410,7 +450,12 @@ const ProductsService: ServiceSchema = {
                 );
                 total = Number(count.total);
             }
-            return toPage(rows.map(row => this.toProduct(row)), total, page, pageSize);
+            return toPage(
+                rows.map(row => this.toProduct(row)),
+                total,
+                page,
+                pageSize,
+            );
         },
 
         async reserveStock(this: ProductsThis, params: ReserveParams): Promise<Reservation> {
@@ -476,7 +521,10 @@ const ProductsService: ServiceSchema = {
                     // Deleted products get their stock back too: the books must balance.
                     await this.sql().query(
                         `UPDATE products.products SET stock = stock + :quantity, updated_at = now() WHERE id = :id`,
-                        { replacements: { id: item.productId, quantity: item.quantity }, transaction },
+                        {
+                            replacements: { id: item.productId, quantity: item.quantity },
+                            transaction,
+                        },
                     );
                 }
                 return true;

@@ -30,7 +30,12 @@ beforeAll(async () => {
     const keys = loadJwtKeys(config);
     const sign = (role: "admin" | "user") =>
         signAccessToken(
-            { id: crypto.randomUUID(), email: `${role}@x.io`, role, sessionId: crypto.randomUUID() },
+            {
+                id: crypto.randomUUID(),
+                email: `${role}@x.io`,
+                role,
+                sessionId: crypto.randomUUID(),
+            },
             keys,
             config,
         ).token;
@@ -53,7 +58,9 @@ describe("REST", () => {
         expect(created.headers.get("location")).toBe(`/api/products/${created.body.id}`);
         const read = await http(base, "GET", `/api/products/${created.body.id}`);
         expect(read).toMatchObject({ status: 200, body: { name: "Kettle", price: 2500 } });
-        const deleted = await http(base, "DELETE", `/api/products/${created.body.id}`, { token: adminToken });
+        const deleted = await http(base, "DELETE", `/api/products/${created.body.id}`, {
+            token: adminToken,
+        });
         expect(deleted.status).toBe(204);
         expect(deleted.body).toBeNull();
     });
@@ -74,7 +81,11 @@ describe("REST", () => {
             body: { name: "X", price: "free" },
         });
         expect(result.status).toBe(422);
-        expect(result.body).toMatchObject({ name: "ValidationError", type: "VALIDATION_ERROR", code: 422 });
+        expect(result.body).toMatchObject({
+            name: "ValidationError",
+            type: "VALIDATION_ERROR",
+            code: 422,
+        });
         expect(result.body.data[0].field).toBe("price");
     });
 
@@ -102,7 +113,12 @@ describe("REST", () => {
     });
 
     it("answers 404 NOT_FOUND for unknown routes and never exposes internal actions", async () => {
-        for (const url of ["/api/nothing", "/api/products/find", "/api/products.reserve", "/api/~node/actions"]) {
+        for (const url of [
+            "/api/nothing",
+            "/api/products/find",
+            "/api/products.reserve",
+            "/api/~node/actions",
+        ]) {
             const result = await http(base, "POST", url, { token: adminToken, body: {} });
             expect([404, 422]).toContain(result.status);
             if (result.status === 404) expect(result.body.type).toBe("NOT_FOUND");
@@ -122,12 +138,24 @@ describe("REST", () => {
 
 describe("GraphQL", () => {
     it("lists products and reports errors with the contract's type", async () => {
-        await http(base, "POST", "/api/products", { token: adminToken, body: { name: "Gql", price: 10, stock: 1 } });
-        const listed = await graphql(base, "{ products(search: \"Gql\") { total rows { name price currency } } }");
+        await http(base, "POST", "/api/products", {
+            token: adminToken,
+            body: { name: "Gql", price: 10, stock: 1 },
+        });
+        const listed = await graphql(
+            base,
+            '{ products(search: "Gql") { total rows { name price currency } } }',
+        );
         expect(listed.status).toBe(200);
-        expect(listed.body.data.products).toEqual({ total: 1, rows: [{ name: "Gql", price: 10, currency: "USD" }] });
+        expect(listed.body.data.products).toEqual({
+            total: 1,
+            rows: [{ name: "Gql", price: 10, currency: "USD" }],
+        });
 
-        const anonymous = await graphql(base, 'mutation { createProduct(input: { name: "X", price: 1 }) { id } }');
+        const anonymous = await graphql(
+            base,
+            'mutation { createProduct(input: { name: "X", price: 1 }) { id } }',
+        );
         expect(anonymous.body.errors[0].extensions.code).toBe("UNAUTHORIZED");
         const invalid = await graphql(
             base,
@@ -151,7 +179,7 @@ describe("GraphQL", () => {
             adminToken,
         );
         expect(adjusted.body.data.updateInventory.stock).toBe(5);
-        const badArg = await graphql(base, "{ products(page: \"x\") { total } }");
+        const badArg = await graphql(base, '{ products(page: "x") { total } }');
         expect(badArg.body.errors[0].extensions.code).toBe("VALIDATION_ERROR");
     });
 });

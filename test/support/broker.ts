@@ -39,7 +39,9 @@ export function createTestBroker(options: TestBrokerOptions = {}): ServiceBroker
     for (const name of options.services ?? []) {
         const schema = serviceSchema(name);
         // The gateway listens on a free port; `gatewayUrl` tells which.
-        broker.createService(name === "api" ? { ...schema, settings: { ...schema.settings, port: 0 } } : schema);
+        broker.createService(
+            name === "api" ? { ...schema, settings: { ...schema.settings, port: 0 } } : schema,
+        );
     }
     return broker;
 }

@@ -31,7 +31,10 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     return {
         name,
         url: url.toString(),
-        drop: () => withAdmin(client => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)).then(() => undefined),
+        drop: () =>
+            withAdmin(client =>
+                client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
+            ).then(() => undefined),
     };
 }
 

@@ -14,7 +14,12 @@ export interface HttpOptions {
     headers?: Record<string, string>;
 }
 
-export async function http(base: string, method: string, path: string, options: HttpOptions = {}): Promise<HttpResult> {
+export async function http(
+    base: string,
+    method: string,
+    path: string,
+    options: HttpOptions = {},
+): Promise<HttpResult> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.token) headers.Authorization = `Bearer ${options.token}`;
     let body: string | undefined = options.raw;
@@ -34,6 +39,11 @@ export async function http(base: string, method: string, path: string, options: 
 }
 
 /** GraphQL over HTTP POST: status and `{ data, errors }`. */
-export function graphql(base: string, query: string, variables: Record<string, unknown> = {}, token?: string) {
+export function graphql(
+    base: string,
+    query: string,
+    variables: Record<string, unknown> = {},
+    token?: string,
+) {
     return http(base, "POST", "/graphql", { body: { query, variables }, token });
 }

@@ -8,8 +8,16 @@ import { createTestDatabase, type TestDatabase } from "../support/database";
 import type { AuthUser, Page, Product } from "../../types";
 import { rejectionOf } from "../support/errors";
 
-const admin: AuthUser = { id: "00000000-0000-4000-8000-000000000001", email: "a@x.io", role: "admin" };
-const shopper: AuthUser = { id: "00000000-0000-4000-8000-000000000002", email: "u@x.io", role: "user" };
+const admin: AuthUser = {
+    id: "00000000-0000-4000-8000-000000000001",
+    email: "a@x.io",
+    role: "admin",
+};
+const shopper: AuthUser = {
+    id: "00000000-0000-4000-8000-000000000002",
+    email: "u@x.io",
+    role: "user",
+};
 
 let db: TestDatabase;
 let broker: ServiceBroker;
@@ -47,7 +55,11 @@ describe("catalogue", () => {
     });
 
     it("lets only admins write", async () => {
-        await expectError(broker.call("products.create", { name: "X", price: 1 }), 401, "UNAUTHORIZED");
+        await expectError(
+            broker.call("products.create", { name: "X", price: 1 }),
+            401,
+            "UNAUTHORIZED",
+        );
         await expectError(
             broker.call("products.create", { name: "X", price: 1 }, { meta: { user: shopper } }),
             403,
@@ -83,7 +95,9 @@ describe("catalogue", () => {
         await broker.call("products.remove", { id: product.id }, { meta: { user: admin } });
         await expectError(broker.call("products.get", { id: product.id }), 404, "NOT_FOUND");
         expect((await list({ pageSize: 100 })).rows.map(p => p.id)).not.toContain(product.id);
-        await expect(broker.call("products.resolve", { id: [product.id] })).resolves.toEqual([null]);
+        await expect(broker.call("products.resolve", { id: [product.id] })).resolves.toEqual([
+            null,
+        ]);
         await expectError(
             broker.call("products.remove", { id: product.id }, { meta: { user: admin } }),
             404,
@@ -108,13 +122,17 @@ describe("listing", () => {
             "Alpha widget",
             "Beta widget",
         ]);
-        expect((await list({ category: "gadgets" })).rows.map(p => p.name)).toEqual(["Gamma gadget 100%"]);
-        expect((await list({ category: "widgets", inStock: "true" })).rows.map(p => p.name)).toEqual([
-            "Beta widget",
+        expect((await list({ category: "gadgets" })).rows.map(p => p.name)).toEqual([
+            "Gamma gadget 100%",
         ]);
+        expect(
+            (await list({ category: "widgets", inStock: "true" })).rows.map(p => p.name),
+        ).toEqual(["Beta widget"]);
         const priced = await list({ minPrice: "150", maxPrice: "250" });
         expect(priced.rows.map(p => p.price)).toEqual([200]);
-        expect((await list({ search: "100%" })).rows.map(p => p.name)).toEqual(["Gamma gadget 100%"]);
+        expect((await list({ search: "100%" })).rows.map(p => p.name)).toEqual([
+            "Gamma gadget 100%",
+        ]);
         expect((await list({ search: "%" })).total).toBe(1);
     });
 
@@ -144,7 +162,9 @@ describe("listing", () => {
             items: [{ productId: product.id, quantity: 2 }],
         });
         expect((await list({ category: "fresh" })).rows[0].stock).toBe(3);
-        expect((await broker.call<Product, object>("products.get", { id: product.id })).stock).toBe(3);
+        expect((await broker.call<Product, object>("products.get", { id: product.id })).stock).toBe(
+            3,
+        );
         await broker.call(
             "products.update",
             { id: product.id, price: 11 },
@@ -191,9 +211,11 @@ describe("reservations", () => {
         expect(error).toMatchObject({ code: 409, type: "INSUFFICIENT_STOCK" });
         expect(error.data.items).toEqual([{ productId: b.id, requested: 3, available: 1 }]);
         const stocks = async () =>
-            (await broker.call<(Product | null)[], object>("products.resolve", { id: [a.id, b.id] })).map(
-                p => p?.stock,
-            );
+            (
+                await broker.call<(Product | null)[], object>("products.resolve", {
+                    id: [a.id, b.id],
+                })
+            ).map(p => p?.stock);
         expect(await stocks()).toEqual([5, 1]);
 
         const items = [
@@ -205,8 +227,14 @@ describe("reservations", () => {
         expect(again).toEqual(first);
         expect(await stocks()).toEqual([3, 0]);
 
-        await expect(broker.call("products.release", { orderId })).resolves.toEqual({ orderId, released: true });
-        await expect(broker.call("products.release", { orderId })).resolves.toEqual({ orderId, released: false });
+        await expect(broker.call("products.release", { orderId })).resolves.toEqual({
+            orderId,
+            released: true,
+        });
+        await expect(broker.call("products.release", { orderId })).resolves.toEqual({
+            orderId,
+            released: false,
+        });
         expect(await stocks()).toEqual([5, 1]);
     });
 
@@ -226,6 +254,8 @@ describe("reservations", () => {
         const outcomes = await Promise.all(attempts);
         expect(outcomes.filter(o => o === "ok")).toHaveLength(10);
         expect(outcomes.filter(o => o === "INSUFFICIENT_STOCK")).toHaveLength(50);
-        expect((await broker.call<Product, object>("products.get", { id: product.id })).stock).toBe(0);
+        expect((await broker.call<Product, object>("products.get", { id: product.id })).stock).toBe(
+            0,
+        );
     });
 });
