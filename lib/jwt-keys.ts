@@ -28,48 +28,39 @@ export function keyIdOf(publicKey: string): string {
     return crypto.createHash("sha256").update(der).digest("base64url").slice(0, 16);
 }
 
+/**
+ * The private key under `<dataDir>/jwt`, made on first use. One file written by rename, and the
+ * public key derived from it, so nodes starting together never read half a pair.
+ */
 function generatedPair(dataDir: string): { privateKey: string; publicKey: string } {
     const dir = path.join(dataDir, "jwt");
     const privatePath = path.join(dir, "private.pem");
-    const publicPath = path.join(dir, "public.pem");
-    if (!fs.existsSync(privatePath) || !fs.existsSync(publicPath)) {
+    if (!fs.existsSync(privatePath)) {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        const pair = crypto.generateKeyPairSync("rsa", {
+        const { privateKey } = crypto.generateKeyPairSync("rsa", {
             modulusLength: 2048,
             publicKeyEncoding: { type: "spki", format: "pem" },
             privateKeyEncoding: { type: "pkcs8", format: "pem" },
         });
-        // Write to a temporary name, then rename: concurrent nodes never read half a key.
-        const suffix = `.${process.pid}.tmp`;
-        fs.writeFileSync(privatePath + suffix, pair.privateKey, { mode: 0o600 });
-        fs.writeFileSync(publicPath + suffix, pair.publicKey);
-        if (!fs.existsSync(privatePath)) {
-            fs.renameSync(privatePath + suffix, privatePath);
-            fs.renameSync(publicPath + suffix, publicPath);
-        } else {
-            fs.rmSync(privatePath + suffix);
-            fs.rmSync(publicPath + suffix);
-        }
+        const temporary = `${privatePath}.${process.pid}.tmp`;
+        fs.writeFileSync(temporary, privateKey, { mode: 0o600 });
+        fs.renameSync(temporary, privatePath);
     }
-    return {
-        privateKey: fs.readFileSync(privatePath, "utf8"),
-        publicKey: fs.readFileSync(publicPath, "utf8"),
-    };
+    const privateKey = fs.readFileSync(privatePath, "utf8");
+    return { privateKey, publicKey: publicKeyOf(privateKey) };
+}
+
+function publicKeyOf(privateKey: string): string {
+    return crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
 }
 
 export function loadJwtKeys(config: AgoraConfig): JwtKeys {
     const privateKey = readPem(config.jwt.privateKey, config.jwt.privateKeyFile);
     let publicKey = readPem(config.jwt.publicKey, config.jwt.publicKeyFile);
-    let generated = false;
-    if (!publicKey && privateKey) {
-        publicKey = crypto
-            .createPublicKey(privateKey)
-            .export({ type: "spki", format: "pem" }) as string;
-    }
+    if (!publicKey && privateKey) publicKey = publicKeyOf(privateKey);
     if (!publicKey) {
         const pair = generatedPair(config.dataDir);
-        generated = true;
-        return { ...pair, keyId: keyIdOf(pair.publicKey), generated };
+        return { ...pair, keyId: keyIdOf(pair.publicKey), generated: true };
     }
-    return { privateKey, publicKey, keyId: keyIdOf(publicKey), generated };
+    return { privateKey, publicKey, keyId: keyIdOf(publicKey), generated: false };
 }
