@@ -278,6 +278,19 @@ const ProductsService: ServiceSchema = {
                 this: ProductsThis,
                 ctx: ProductsContext<Partial<Product> & { id: string }>,
             ) {
+                // fastest-validator lets null through optional fields; these two can't be cleared.
+                const cleared = (["name", "price"] as const).filter(
+                    field => ctx.params[field] === null,
+                );
+                if (cleared.length) {
+                    throw new FieldValidationError(
+                        cleared.map(field => ({
+                            field,
+                            message: `The '${field}' field can't be null.`,
+                            type: "required",
+                        })),
+                    );
+                }
                 const changes: Record<string, unknown> = {};
                 for (const field of ["name", "description", "price", "category"] as const) {
                     if (ctx.params[field] !== undefined) changes[field] = ctx.params[field];

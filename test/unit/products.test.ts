@@ -105,6 +105,25 @@ describe("catalogue", () => {
         );
     });
 
+    it("refuses to clear a name or price with null, and changes nothing", async () => {
+        const product = await create({ name: "Kept", price: 700 });
+        for (const field of ["name", "price"]) {
+            const error = await rejectionOf(
+                broker.call(
+                    "products.update",
+                    { id: product.id, [field]: null },
+                    { meta: { user: admin } },
+                ),
+            );
+            expect(error).toMatchObject({ code: 422, type: "VALIDATION_ERROR" });
+            expect(error.data[0].field).toBe(field);
+        }
+        await expect(broker.call("products.get", { id: product.id })).resolves.toMatchObject({
+            name: "Kept",
+            price: 700,
+        });
+    });
+
     it("answers 422, not 500, for an id that is not a UUID", async () => {
         await expectError(broker.call("products.get", { id: "1 OR 1=1" }), 422, "VALIDATION_ERROR");
     });
