@@ -60,7 +60,6 @@ const uuid = { type: "uuid", messages: { uuid: "'{field}' must be a product id (
 // --- Settings ---
 
 const settings = {
-    rest: "/products",
     currency: readConfig().currency,
     graphql: {
         type: `
@@ -148,7 +147,6 @@ const ProductsService: ServiceSchema = {
     actions: {
         /** A page of live products; served from the cache. */
         list: {
-            rest: "GET /",
             cache: {
                 keys: [
                     "search",
@@ -199,7 +197,6 @@ const ProductsService: ServiceSchema = {
 
         /** One live product. */
         get: {
-            rest: "GET /:id",
             cache: { keys: ["id"] },
             params: { $$strict: "remove", id: uuid },
             graphql: { query: "product(id: ID!): Product" },
@@ -212,7 +209,6 @@ const ProductsService: ServiceSchema = {
 
         create: {
             auth: "admin",
-            rest: "POST /",
             params: {
                 $$strict: "remove",
                 name: { type: "string", trim: true, min: 1, max: 200 },
@@ -257,7 +253,6 @@ const ProductsService: ServiceSchema = {
 
         update: {
             auth: "admin",
-            rest: "PATCH /:id",
             params: {
                 $$strict: "remove",
                 id: uuid,
@@ -310,7 +305,6 @@ const ProductsService: ServiceSchema = {
         /** Soft delete: gone from listings and orders; past orders keep their copy. */
         remove: {
             auth: "admin",
-            rest: "DELETE /:id",
             params: { $$strict: "remove", id: uuid },
             graphql: { mutation: "deleteProduct(id: ID!): Boolean!" },
             async handler(this: ProductsThis, ctx: ProductsContext<{ id: string }>) {
@@ -329,7 +323,6 @@ const ProductsService: ServiceSchema = {
         /** Admin stock changes; stock never goes below 0. */
         adjustInventory: {
             auth: "admin",
-            rest: "POST /:productId/inventory",
             params: {
                 $$strict: "remove",
                 productId: uuid,

@@ -115,7 +115,6 @@ const phoneRule = optionalText(32);
 // --- Settings ---
 
 const settings = {
-    rest: "/",
     graphql: {
         type: `
             type Address {
@@ -242,7 +241,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
     actions: {
         /** A new account; always a plain user (admins come from configuration only). */
         register: {
-            rest: "POST /auth/register",
             params: {
                 $$strict: "remove",
                 email: { type: "email", mode: "precise", normalize: true, max: 254 },
@@ -261,7 +259,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         /** A new session: unknown email and wrong password get the same answer in the same time. */
         login: {
-            rest: "POST /auth/login",
             params: {
                 $$strict: "remove",
                 email: { type: "string", trim: true, min: 1, max: 254 },
@@ -281,7 +278,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         /** Trades a refresh token for a new pair; a second use of one ends its whole session. */
         refresh: {
-            rest: "POST /auth/refresh",
             params: {
                 $$strict: "remove",
                 refreshToken: { type: "string", min: 1, max: 256 },
@@ -294,7 +290,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         /** Ends the session of a refresh token; an unknown token gets the same answer. */
         logout: {
-            rest: "POST /auth/logout",
             params: {
                 $$strict: "remove",
                 refreshToken: { type: "string", min: 1, max: 256 },
@@ -309,7 +304,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         me: {
             auth: "user",
-            rest: "GET /users/me",
             graphql: { query: "me: User" },
             async handler(this: UsersThis, ctx: UsersContext) {
                 const row = await this.findUser(caller(ctx).id);
@@ -321,7 +315,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
         /** Name, phone and address; an address merges field by field, null clears a field. */
         updateProfile: {
             auth: "user",
-            rest: "PATCH /users/me",
             params: {
                 $$strict: "remove",
                 name: { ...nameRule, optional: true },
@@ -339,7 +332,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
         /** Every other session of the user ends; the one that asked stays signed in. */
         changePassword: {
             auth: "user",
-            rest: "POST /users/me/password",
             params: {
                 $$strict: "remove",
                 currentPassword: { type: "string", min: 1, max: 128 },
@@ -358,7 +350,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
         /** Newest first. */
         list: {
             auth: "admin",
-            rest: "GET /users",
             params: { $$strict: "remove", ...pageParamRules },
             graphql: { query: "users(page: Int, pageSize: Int): UserPage" },
             handler(this: UsersThis, ctx: UsersContext<PageParams>) {
@@ -369,7 +360,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
         /** Admins see anyone; a user sees only themself, and 404 for anyone else. */
         get: {
             auth: "user",
-            rest: "GET /users/:id",
             params: { $$strict: "remove", id: { type: "uuid" } },
             graphql: { query: "user(id: ID!): User" },
             async handler(this: UsersThis, ctx: UsersContext<{ id: string }>) {
