@@ -6,6 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
+    cleanRedisNamespace,
     createTestDatabase,
     NATS_URL,
     REDIS_URL,
@@ -21,6 +22,7 @@ jest.setTimeout(120_000);
 const admin = { email: "root@agora.test", password: "a long admin passphrase" };
 let db: TestDatabase;
 let dataDir: string;
+const namespace = testNamespace();
 const nodes: NodeProcess[] = [];
 let base: string;
 
@@ -31,7 +33,7 @@ beforeAll(async () => {
         TRANSPORTER: NATS_URL,
         CACHER: REDIS_URL,
         DATABASE_URL: db.url,
-        NAMESPACE: testNamespace(),
+        NAMESPACE: namespace,
         DATA_DIR: dataDir,
         ADMIN_EMAIL: admin.email,
         ADMIN_PASSWORD: admin.password,
@@ -65,6 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all(nodes.map(node => node.stop()));
     await db?.drop();
+    await cleanRedisNamespace(namespace);
     fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

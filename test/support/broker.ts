@@ -36,6 +36,14 @@ export function createTestBroker(options: TestBrokerOptions = {}): ServiceBroker
         nodeID: options.nodeID ?? null,
         logger: false,
     });
+    if (options.cacher) {
+        // Leave nothing behind in the shared Redis: the namespace's cache goes with the broker.
+        const stop = broker.stop.bind(broker);
+        broker.stop = async () => {
+            await broker.cacher?.clean().catch(() => undefined);
+            return stop();
+        };
+    }
     for (const name of options.services ?? []) {
         const schema = serviceSchema(name);
         // The gateway listens on a free port; `gatewayUrl` tells which.

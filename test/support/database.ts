@@ -3,6 +3,7 @@
  * so runs and files never see each other's data.
  */
 import crypto from "node:crypto";
+import Redis from "ioredis";
 import { Client } from "pg";
 
 const ADMIN_URL = process.env.TEST_PG_ADMIN_URL || "postgres://postgres@127.0.0.1:5432/postgres";
@@ -45,3 +46,17 @@ export function testNamespace(): string {
 
 export const NATS_URL = process.env.TEST_NATS_URL || "nats://127.0.0.1:4222";
 export const REDIS_URL = process.env.TEST_REDIS_URL || "redis://127.0.0.1:6379";
+
+/** Deletes what processes of a test namespace left in Redis (their cache keys). */
+export async function cleanRedisNamespace(namespace: string): Promise<void> {
+    const redis = new Redis(REDIS_URL, { lazyConnect: true });
+    await redis.connect();
+    try {
+        const stream = redis.scanStream({ match: `${namespace}-*`, count: 500 });
+        for await (const keys of stream) {
+            if ((keys as string[]).length) await redis.del(...(keys as string[]));
+        }
+    } finally {
+        redis.disconnect();
+    }
+}
