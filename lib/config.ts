@@ -39,6 +39,8 @@ export interface AgoraConfig {
     currency: string;
     /** Moleculer request timeout in ms. */
     requestTimeout: number;
+    /** How often each orders node runs a settler pass over PENDING orders (ms). */
+    settleIntervalMs: number;
     jwt: {
         privateKey: string | null;
         privateKeyFile: string | null;
@@ -106,6 +108,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
         embeddedDbPort: int(env.EMBEDDED_DB_PORT, 5499, "EMBEDDED_DB_PORT"),
         currency: (env.CURRENCY || "USD").toUpperCase(),
         requestTimeout: int(env.REQUEST_TIMEOUT, 5000, "REQUEST_TIMEOUT"),
+        settleIntervalMs: Math.max(1, int(env.SETTLE_INTERVAL_MS, 2000, "SETTLE_INTERVAL_MS")),
         jwt: {
             privateKey: text(env.JWT_PRIVATE_KEY),
             privateKeyFile: text(env.JWT_PRIVATE_KEY_FILE),

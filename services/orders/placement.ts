@@ -1,0 +1,106 @@
+/**
+ * The pure rules of placing an order: which lines are acceptable, what they cost, what the order
+ * copies from the user and the catalogue, and how a retry is recognised. No I/O here.
+ */
+import crypto from "node:crypto";
+import { FieldValidationError, type FieldProblem, type ShortItem } from "../../lib/errors";
+import type { OrderItem, OrderLine, Product, ShippingDetails, User } from "../../types";
+
+export const MAX_LINES = 50;
+export const MAX_QUANTITY = 1000;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+
+/** Ids in one spelling (PostgreSQL prints uuids in lower case), each product at most once. */
+export function normalizeLines(items: OrderLine[]): OrderLine[] {
+    const seen = new Set<string>();
+    const problems: FieldProblem[] = [];
+    const lines = items.map((item, index) => {
+        const productId = item.productId.toLowerCase();
+        if (seen.has(productId)) {
+            problems.push({
+                field: `items[${index}].productId`,
+                message: "The product appears more than once in this order",
+                type: "arrayUnique",
+            });
+        }
+        seen.add(productId);
+        return { productId, quantity: item.quantity };
+    });
+    if (problems.length) throw new FieldValidationError(problems);
+    return lines;
+}
+
+/**
+ * The key of `Idempotency-Key` (header, put in meta by the gateway) or of the `idempotencyKey`
+ * argument; null when the client sent none.
+ */
+export function idempotencyKeyOf(fromParams?: string, fromHeader?: unknown): string | null {
+    const key = fromParams ?? fromHeader;
+    if (key === undefined || key === null) return null;
+    if (typeof key !== "string" || key.length < 1 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+        throw new FieldValidationError([
+            {
+                field: "idempotencyKey",
+                message: `The idempotency key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`,
+                type: "stringLength",
+            },
+        ]);
+    }
+    return key;
+}
+
+/** Same lines in any order hash the same: that is "the same request" for idempotency. */
+export function requestHash(lines: OrderLine[]): string {
+    const canonical = [...lines]
+        .sort((a, b) => (a.productId < b.productId ? -1 : a.productId > b.productId ? 1 : 0))
+        .map(line => [line.productId, line.quantity]);
+    return crypto.createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
+}
+
+/**
+ * The order's own copy of each line, priced by the catalogue (never by the client). `products` is
+ * aligned with `lines`; a missing one (unknown or deleted) is a 422 on that line.
+ */
+export function priceLines(
+    lines: OrderLine[],
+    products: (Product | null)[],
+): { items: OrderItem[]; total: number } {
+    const problems: FieldProblem[] = [];
+    const items = lines.map((line, index) => {
+        const product = products[index];
+        if (!product) {
+            problems.push({
+                field: `items[${index}].productId`,
+                message: "No such product",
+                type: "notFound",
+            });
+            return null;
+        }
+        return {
+            productId: line.productId,
+            name: product.name,
+            unitPrice: product.price,
+            quantity: line.quantity,
+            lineTotal: product.price * line.quantity,
+        };
+    });
+    if (problems.length) throw new FieldValidationError(problems);
+    const priced = items as OrderItem[];
+    return { items: priced, total: priced.reduce((sum, item) => sum + item.lineTotal, 0) };
+}
+
+export function shippingOf(user: User): ShippingDetails {
+    return { name: user.name, phone: user.phone, address: user.address };
+}
+
+/** True for the inventory's "not enough stock" answer, also after it crossed the transporter. */
+export function isStockShortage(err: unknown): err is { data: { items: ShortItem[] } } {
+    return (err as { type?: string } | null)?.type === "INSUFFICIENT_STOCK";
+}
+
+export function rejectionReason(items: ShortItem[]): string {
+    const short = items
+        .map(item => `${item.productId} (requested ${item.requested}, available ${item.available})`)
+        .join(", ");
+    return `Not enough stock: ${short}`;
+}
