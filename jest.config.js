@@ -6,6 +6,8 @@ module.exports = {
     testMatch: ["**/*.test.ts"],
     moduleFileExtensions: ["ts", "js", "json"],
     testTimeout: 30000,
+    globalSetup: "<rootDir>/test/support/global-setup.ts",
+    globalTeardown: "<rootDir>/test/support/global-teardown.ts",
     // Two cores: more workers only fight over them and the servers.
     maxWorkers: 2,
 };

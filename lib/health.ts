@@ -1,6 +1,7 @@
 /**
- * Liveness and readiness of a node. Ready means: the transporter is connected (when there is one)
- * and every local service with a database has run its migrations and answers `SELECT 1`.
+ * Liveness and readiness of a node. Ready means: the broker has started every local service, the
+ * transporter is connected (when there is one), and every local service with a database has run
+ * its migrations and answers `SELECT 1`.
  * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`.
  */
 import http from "node:http";
@@ -23,7 +24,8 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
 }
 
 export async function readiness(broker: ServiceBroker): Promise<Readiness> {
-    const checks: Record<string, string> = {};
+    // Every local service has finished starting (migrations, seeds) and none is stopping.
+    const checks: Record<string, string> = { broker: broker.started ? "ok" : "starting" };
     if (broker.transit) checks.transporter = broker.transit.connected ? "ok" : "disconnected";
     const withDatabase = (
         broker.services as (Service & { checkDatabase?: () => Promise<boolean> })[]

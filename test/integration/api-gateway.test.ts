@@ -2,9 +2,6 @@
  * The gateway over real HTTP: the contract's error shapes, auth checks, body rules, unreachable
  * internals, 503 for a service with no live node, and GraphQL beside REST.
  */
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { createTestBroker, gatewayUrl } from "../support/broker";
 import { createTestDatabase, type TestDatabase } from "../support/database";
@@ -22,7 +19,6 @@ let userToken: string;
 beforeAll(async () => {
     db = await createTestDatabase();
     process.env.DATABASE_URL = db.url;
-    process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "agora-gw-"));
     broker = createTestBroker({ services: ["api", "products"] });
     await broker.start();
     base = gatewayUrl(broker);
@@ -131,7 +127,7 @@ describe("REST", () => {
         expect(await http(base, "GET", "/health/live")).toMatchObject({ status: 200 });
         expect(await http(base, "GET", "/health/ready")).toMatchObject({
             status: 200,
-            body: { ready: true, checks: { "database:products": "ok" } },
+            body: { ready: true, checks: { broker: "ok", "database:products": "ok" } },
         });
     });
 });

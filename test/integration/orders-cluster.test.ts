@@ -4,9 +4,6 @@
  * and cancelling cross nodes; the settlers finish what the inventory could not answer in time.
  */
 import crypto from "node:crypto";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
 import { createTestBroker, gatewayUrl } from "../support/broker";
@@ -65,7 +62,6 @@ const ordersEnv = { REQUEST_TIMEOUT: "2000" };
 beforeAll(async () => {
     db = await createTestDatabase();
     process.env.DATABASE_URL = db.url;
-    process.env.DATA_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "agora-orders-"));
     namespace = testNamespace();
     node("users-1", ["users"]);
     node("products-1", ["products"]);
@@ -82,7 +78,6 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all([...nodes.values()].map(broker => broker.stop()));
     await db.drop();
-    fs.rmSync(process.env.DATA_DIR!, { recursive: true, force: true });
 });
 
 async function signUp(name: string): Promise<AuthUser & { token: string }> {
