@@ -2,7 +2,7 @@
  * Brokers for tests: the project's own broker options (moleculer.config.ts), quiet, without the
  * metrics port, and with the services loaded from their real schema files.
  */
-import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { ServiceBroker, type Middleware, type ServiceSchema } from "moleculer";
 import { createBrokerOptions } from "../../moleculer.config";
 import { readConfig, type ServiceName } from "../../lib/config";
 
@@ -14,6 +14,8 @@ export interface TestBrokerOptions {
     services?: ServiceName[];
     /** Extra environment for this broker's config (read when the broker is built). */
     env?: Record<string, string>;
+    /** Middlewares added after the project's own (e.g. to count calls). */
+    middlewares?: Middleware[];
 }
 
 export function serviceSchema(name: ServiceName): ServiceSchema {
@@ -31,10 +33,12 @@ export function createTestBroker(options: TestBrokerOptions = {}): ServiceBroker
         ...(options.namespace ? { NAMESPACE: options.namespace } : {}),
         ...options.env,
     });
+    const brokerOptions = createBrokerOptions(config);
     const broker = new ServiceBroker({
-        ...createBrokerOptions(config),
+        ...brokerOptions,
         nodeID: options.nodeID ?? null,
         logger: false,
+        middlewares: [...(brokerOptions.middlewares ?? []), ...(options.middlewares ?? [])],
     });
     if (options.cacher) {
         // Leave nothing behind in the shared Redis: the namespace's cache goes with the broker.
