@@ -16,6 +16,7 @@ import {
 } from "../support/database";
 import { graphql, http } from "../support/http";
 import { rejectionOf } from "../support/errors";
+import { adminCaller } from "../support/fixtures";
 import type { ServiceName } from "../../lib/config";
 import {
     OrderStatus,
@@ -29,11 +30,7 @@ import {
 // Settlers tick fast here, and (with REQUEST_TIMEOUT below) take PENDING orders after 2 s.
 process.env.SETTLE_INTERVAL_MS = "200";
 
-const admin: AuthUser = {
-    id: "00000000-0000-4000-8000-00000000000a",
-    email: "admin@x.io",
-    role: "admin",
-};
+const admin = adminCaller;
 const PASSWORD = "correct horse battery";
 
 let db: TestDatabase;

@@ -5,6 +5,7 @@
 import crypto from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import { createTestBroker } from "../support/broker";
+import { adminCaller } from "../support/fixtures";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import {
     OrderStatus,
@@ -15,11 +16,7 @@ import {
     type User,
 } from "../../types";
 
-const admin: AuthUser = {
-    id: "00000000-0000-4000-8000-00000000000a",
-    email: "admin@x.io",
-    role: "admin",
-};
+const admin = adminCaller;
 
 let db: TestDatabase;
 let broker: ServiceBroker;

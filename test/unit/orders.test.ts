@@ -6,6 +6,7 @@ import crypto from "node:crypto";
 import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
 import { createTestBroker, serviceSchema } from "../support/broker";
+import { adminCaller } from "../support/fixtures";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { rejectionOf } from "../support/errors";
 import {
@@ -21,11 +22,7 @@ import type { SettleCounts } from "../../services/orders/orders.service";
 // The settler is driven by `orders.settle` here; its timer is exercised by the cluster test.
 process.env.SETTLE_INTERVAL_MS = "3600000";
 
-const admin: AuthUser = {
-    id: "00000000-0000-4000-8000-00000000000a",
-    email: "admin@x.io",
-    role: "admin",
-};
+const admin = adminCaller;
 
 let db: TestDatabase;
 let broker: ServiceBroker;
