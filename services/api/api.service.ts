@@ -15,22 +15,26 @@ import { readConfig, type AgoraConfig } from "../../lib/config";
 import { BadRequestError, UnauthorizedError } from "../../lib/errors";
 import { loadJwtKeys } from "../../lib/jwt-keys";
 import { readiness } from "../../lib/health";
+import { AgoraMetric, countMetric, observeMetric } from "../../lib/metrics";
 import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
 import { restRoutes } from "./routes";
 
 type GatewayRequest = IncomingMessage & {
     $action?: { name: string; auth?: AccessLevel };
+    $alias?: { method: string; fullPath?: string; path: string };
     $route?: { opts?: { path?: string } };
     $ctx?: Context<unknown, RequestMeta>;
 };
 
 interface ApiThis {
     config: AgoraConfig;
+    server: import("node:http").Server;
     publicKeys: Record<string, string>;
     broker: import("moleculer").ServiceBroker;
     logger: import("moleculer").LoggerInstance;
     userFromRequest(req: IncomingMessage): AuthUser | null;
+    measureRequests(): void;
     sendContractError(req: IncomingMessage, res: ServerResponse, error: unknown): void;
     sendJson(res: ServerResponse, status: number, body: unknown): void;
 }
@@ -272,6 +276,28 @@ const ApiService: ServiceSchema = {
             this.sendJson(res, contract.code, contract);
         },
 
+        /** HTTP metrics by route template (not raw URL, which would explode the label set). */
+        measureRequests(this: ApiThis) {
+            this.server.on("request", (req: GatewayRequest, res: ServerResponse) => {
+                const started = process.hrtime.bigint();
+                res.once("finish", () => {
+                    const alias = req.$alias;
+                    const route = alias ? (alias.fullPath ?? alias.path) : "unmatched";
+                    const method = req.method ?? "GET";
+                    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+                    countMetric(this.broker, AgoraMetric.HttpRequests, {
+                        method,
+                        route,
+                        status: String(res.statusCode),
+                    });
+                    observeMetric(this.broker, AgoraMetric.HttpDuration, seconds, {
+                        method,
+                        route,
+                    });
+                });
+            });
+        },
+
         sendJson(res: ServerResponse, status: number, body: unknown) {
             res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" });
             res.end(JSON.stringify(body));
@@ -289,6 +315,7 @@ const ApiService: ServiceSchema = {
             );
         }
         self.publicKeys = { [keys.keyId]: keys.publicKey };
+        self.measureRequests();
     },
 };
 

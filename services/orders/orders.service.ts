@@ -11,6 +11,7 @@ import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { caller, isAdmin } from "../../lib/access";
 import { readConfig } from "../../lib/config";
+import { AgoraMetric, countMetric } from "../../lib/metrics";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
 import { IdempotencyConflictError, InvalidTransitionError, NotFoundError } from "../../lib/errors";
 import { DbMixin } from "../../mixins/db.mixin";
@@ -277,7 +278,17 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                 this: OrdersThis,
                 ctx: Context<PlaceParams, RequestMeta>,
             ): Promise<Order> {
-                const placement = await this.placeOrder(ctx);
+                const placement = await this.placeOrder(ctx).catch((error: { type?: string }) => {
+                    if (error.type === "INSUFFICIENT_STOCK") {
+                        countMetric(this.broker, AgoraMetric.OrdersPlaced, {
+                            outcome: "insufficient_stock",
+                        });
+                    }
+                    throw error;
+                });
+                countMetric(this.broker, AgoraMetric.OrdersPlaced, {
+                    outcome: placement.statusCode === 202 ? "pending" : "confirmed",
+                });
                 ctx.meta.$statusCode = placement.statusCode;
                 return placement.order;
             },
@@ -701,6 +712,9 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                     const id = claimed[index].id;
                     if (outcome.kind === "reserved") {
                         counts.confirmed++;
+                        countMetric(this.broker, AgoraMetric.OrdersSettled, {
+                            outcome: "confirmed",
+                        });
                         await this.queryRows(
                             `UPDATE orders.orders SET status = :confirmed, updated_at = now()
                              WHERE id = :id RETURNING id`,
@@ -709,6 +723,9 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                         );
                     } else if (outcome.kind === "short") {
                         counts.rejected++;
+                        countMetric(this.broker, AgoraMetric.OrdersSettled, {
+                            outcome: "rejected",
+                        });
                         // An earlier reserve of this order (its placement's) may still land:
                         // one more release after it no longer can keeps the stock conserved.
                         await this.queryRows(

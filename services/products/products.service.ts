@@ -8,6 +8,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Transaction } from "sequelize";
 import { DbMixin } from "../../mixins/db.mixin";
 import { readConfig } from "../../lib/config";
+import { AgoraMetric, countMetric } from "../../lib/metrics";
 import {
     FieldValidationError,
     InsufficientStockError,
@@ -109,6 +110,7 @@ const settings = {
 
 interface ProductsThis {
     settings: typeof settings;
+    broker: import("moleculer").ServiceBroker;
     sql(): import("sequelize").Sequelize;
     clearCache(): Promise<void>;
     toProduct(row: ProductRow): Product;
@@ -500,7 +502,10 @@ const ProductsService: ServiceSchema = {
                     }
                 }
                 // Throwing rolls back every line and the reservation row.
-                if (short.length) throw new InsufficientStockError(short);
+                if (short.length) {
+                    countMetric(this.broker, AgoraMetric.ReservationShortfalls);
+                    throw new InsufficientStockError(short);
+                }
                 return inserted;
             });
             if (reservation) {

@@ -1,0 +1,82 @@
+/**
+ * Agora's own Prometheus metrics, beside Moleculer's built-in ones (requests, latency, circuit
+ * breaker, cacher hits and misses, transporter, process). Names use Moleculer's dotted style; the
+ * Prometheus reporter exports `agora.http.requests.total` as `agora_http_requests_total`.
+ */
+import type { ServiceBroker } from "moleculer";
+
+export const AgoraMetric = {
+    /** Gateway answers, by method, route template and status. */
+    HttpRequests: "agora.http.requests.total",
+    /** Gateway latency, by method and route template. */
+    HttpDuration: "agora.http.request.duration.seconds",
+    /** Order placements, by outcome: confirmed, pending, insufficient_stock. */
+    OrdersPlaced: "agora.orders.placed.total",
+    /** PENDING orders settled later, by outcome: confirmed, rejected. */
+    OrdersSettled: "agora.orders.settled.total",
+    /** Reservations refused because some line was short. */
+    ReservationShortfalls: "agora.inventory.reservation.shortfalls.total",
+} as const;
+
+const DEFINITIONS = [
+    {
+        name: AgoraMetric.HttpRequests,
+        type: "counter",
+        labelNames: ["method", "route", "status"],
+        description: "HTTP requests answered by the gateway",
+    },
+    {
+        name: AgoraMetric.HttpDuration,
+        type: "histogram",
+        labelNames: ["method", "route"],
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+        unit: "seconds",
+        description: "HTTP request latency at the gateway",
+    },
+    {
+        name: AgoraMetric.OrdersPlaced,
+        type: "counter",
+        labelNames: ["outcome"],
+        description: "Order placements by outcome",
+    },
+    {
+        name: AgoraMetric.OrdersSettled,
+        type: "counter",
+        labelNames: ["outcome"],
+        description: "PENDING orders settled by the settler, by outcome",
+    },
+    {
+        name: AgoraMetric.ReservationShortfalls,
+        type: "counter",
+        labelNames: [],
+        description: "Stock reservations refused for a short line",
+    },
+] as const;
+
+type MetricName = (typeof AgoraMetric)[keyof typeof AgoraMetric];
+
+function ensure(broker: ServiceBroker, name: MetricName): boolean {
+    if (!broker.isMetricsEnabled()) return false;
+    if (!broker.metrics.getMetric(name)) {
+        const definition = DEFINITIONS.find(d => d.name === name)!;
+        broker.metrics.register({ ...definition, labelNames: [...definition.labelNames] } as never);
+    }
+    return true;
+}
+
+export function countMetric(
+    broker: ServiceBroker,
+    name: MetricName,
+    labels: Record<string, string> = {},
+): void {
+    if (ensure(broker, name)) broker.metrics.increment(name, labels);
+}
+
+export function observeMetric(
+    broker: ServiceBroker,
+    name: MetricName,
+    value: number,
+    labels: Record<string, string> = {},
+): void {
+    if (ensure(broker, name)) broker.metrics.observe(name, value, labels);
+}
