@@ -3,9 +3,39 @@
  * code defaults differ from its docs; each line says why it has the value it has. The environment
  * (see lib/config.ts and the README) overrides what differs between nodes.
  */
-import type { BrokerOptions, Errors } from "moleculer";
+import type { BrokerOptions, Errors, Middleware } from "moleculer";
 import { readConfig, type AgoraConfig } from "./lib/config";
+import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
+
+type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
+
+const DAY_NS = 24 * 3600 * 1e9;
+
+/**
+ * @moleculer/channels over NATS JetStream when the transporter is NATS; in one process (no
+ * transporter) the in-memory adapter, since the outbox already keeps events across restarts.
+ */
+function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
+    if (!config.transporter?.startsWith("nats://")) return "Fake";
+    return <ChannelAdapterConfig>{
+        type: "NATS",
+        options: {
+            nats: {
+                url: config.transporter,
+                // Bounded streams, set when they are created (channels #85: not updated later).
+                streamConfig: { max_age: 7 * DAY_NS, max_msgs: 1_000_000, max_bytes: 1024 ** 3 },
+                // A new consumer group starts from what the stream still holds, not "new only":
+                // processed_events absorbs what it has already seen.
+                consumerOptions: { config: { deliver_policy: "all" } },
+            },
+            // Per consumer: in-flight messages and redeliveries before dead-lettering.
+            maxInFlight: 10,
+            maxRetries: 5,
+            deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
+        },
+    };
+}
 
 export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerOptions {
     return {
@@ -114,8 +144,20 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         dependencyInterval: 1000,
         dependencyTimeout: 0,
         hotReload: false,
-        // Enforces each action's `auth` level on the node that runs it.
-        middlewares: [AccessMiddleware],
+        middlewares: [
+            // Enforces each action's `auth` level on the node that runs it.
+            AccessMiddleware,
+            // Durable events (outbox relays publish, consumers subscribe): JetStream in a cluster.
+            ChannelsMiddleware({
+                adapter: channelAdapter(config),
+                schemaProperty: "channels",
+                sendMethodName: "sendToChannel",
+                adapterPropertyName: "channelAdapter",
+                channelHandlerTrigger: "emitLocalChannelHandler",
+                // Handlers get the payload; the event carries its own id and metadata.
+                context: false,
+            }) as unknown as Middleware,
+        ],
         replCommands: null,
         skipProcessEventRegistration: false,
         maxSafeObjectSize: null as unknown as number,

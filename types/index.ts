@@ -162,3 +162,44 @@ export interface UserProfileUpdatedEvent {
     shipping: ShippingDetails;
     updatedAt: string;
 }
+
+/** What a durable channel carries: one outbox row (see mixins/outbox.mixin.ts). */
+export interface ChannelEvent<T = unknown> {
+    /** The outbox row id: consumers dedupe on it. */
+    eventId: string;
+    channel: string;
+    occurredAt: string;
+    data: T;
+}
+
+/** Durable channels and their payloads (`data`). */
+export const Channel = {
+    UserProfileUpdated: "user.profileUpdated",
+    OrderPlaced: "order.placed",
+    OrderConfirmed: "order.confirmed",
+    OrderRejected: "order.rejected",
+    OrderCancelled: "order.cancelled",
+    OrderStatusChanged: "order.statusChanged",
+    InventoryUpdated: "inventory.updated",
+} as const;
+
+/** `order.*`: an order's lifecycle step. */
+export interface OrderLifecycleEvent {
+    orderId: string;
+    userId: string;
+    status: OrderStatus;
+    previousStatus: OrderStatus | null;
+    total: number;
+    currency: string;
+    items: { productId: string; quantity: number }[];
+    rejectionReason: string | null;
+    updatedAt: string;
+}
+
+/** `inventory.updated`: a product's stock after a change. */
+export interface InventoryUpdatedEvent {
+    productId: string;
+    stock: number;
+    previousStock: number | null;
+    updatedAt: string;
+}

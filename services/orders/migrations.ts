@@ -2,6 +2,7 @@
  * The `orders` schema: one row per order, holding its own copy of what was bought and where it goes.
  */
 import type { Migration } from "../../mixins/db.mixin";
+import { outboxMigration } from "../../mixins/outbox.mixin";
 
 export const migrations: Migration[] = [
     {
@@ -35,6 +36,60 @@ export const migrations: Migration[] = [
             `CREATE INDEX orders_status_idx ON orders.orders (status)`,
             // The settler's second queue stays tiny: only orders that still owe a release.
             `CREATE INDEX orders_release_pending_idx ON orders.orders (updated_at) WHERE release_pending`,
+        ],
+    },
+    outboxMigration("orders"),
+    {
+        // Every lifecycle step commits with its \`order.*\` event, whichever code path made it. A
+        // PENDING order deleted because its stock was short was placed, then rejected.
+        name: "002-order-lifecycle-events",
+        up: [
+            `CREATE FUNCTION orders.lifecycle_event() RETURNS trigger LANGUAGE plpgsql AS $$
+             DECLARE
+                 target orders.orders;
+                 channel text;
+                 status text;
+                 previous text;
+                 reason text;
+             BEGIN
+                 IF TG_OP = 'INSERT' THEN
+                     target := NEW; channel := 'order.placed'; status := NEW.status;
+                     reason := NEW.rejection_reason;
+                 ELSIF TG_OP = 'DELETE' THEN
+                     target := OLD; channel := 'order.rejected'; status := 'REJECTED';
+                     previous := OLD.status; reason := 'Not enough stock';
+                 ELSE
+                     target := NEW; status := NEW.status; previous := OLD.status;
+                     reason := NEW.rejection_reason;
+                     channel := CASE NEW.status
+                         WHEN 'CONFIRMED' THEN 'order.confirmed'
+                         WHEN 'REJECTED' THEN 'order.rejected'
+                         WHEN 'CANCELLED' THEN 'order.cancelled'
+                         ELSE 'order.statusChanged' END;
+                 END IF;
+                 PERFORM orders.enqueue_event(channel, jsonb_build_object(
+                     'orderId', target.id,
+                     'userId', target.user_id,
+                     'status', status,
+                     'previousStatus', previous,
+                     'total', target.total,
+                     'currency', target.currency,
+                     'items', (SELECT jsonb_agg(jsonb_build_object(
+                                   'productId', line->>'productId',
+                                   'quantity', (line->>'quantity')::int))
+                               FROM jsonb_array_elements(target.items) AS line),
+                     'rejectionReason', reason,
+                     'updatedAt', orders.iso(clock_timestamp())));
+                 RETURN NULL;
+             END $$`,
+            `CREATE TRIGGER orders_placed AFTER INSERT ON orders.orders
+             FOR EACH ROW EXECUTE FUNCTION orders.lifecycle_event()`,
+            `CREATE TRIGGER orders_status_changed AFTER UPDATE OF status ON orders.orders
+             FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+             EXECUTE FUNCTION orders.lifecycle_event()`,
+            `CREATE TRIGGER orders_discarded AFTER DELETE ON orders.orders
+             FOR EACH ROW WHEN (OLD.status = 'PENDING')
+             EXECUTE FUNCTION orders.lifecycle_event()`,
         ],
     },
 ];

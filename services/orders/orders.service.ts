@@ -15,8 +15,11 @@ import { AgoraMetric, countMetric } from "../../lib/metrics";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
 import { IdempotencyConflictError, InvalidTransitionError, NotFoundError } from "../../lib/errors";
 import { DbMixin } from "../../mixins/db.mixin";
+import { OutboxMixin } from "../../mixins/outbox.mixin";
 import {
+    Channel,
     OrderStatus,
+    type ChannelEvent,
     type Order,
     type OrderItem,
     type OrderLine,
@@ -130,7 +133,8 @@ interface OrdersMethods {
     ): Promise<Pick<SettleCounts, "confirmed" | "rejected" | "unsettled">>;
     settleOwedReleases(minAgeMs: number): Promise<Pick<SettleCounts, "released" | "releaseFailed">>;
     runSettlerTick(): void;
-    applyProfileUpdate(event: UserProfileUpdatedEvent): Promise<number>;
+    applyProfileUpdate(event: UserProfileUpdatedEvent, transaction?: Transaction): Promise<number>;
+    consumeOnce(event: ChannelEvent, effect: (transaction: Transaction) => Promise<void>): Promise<boolean>;
     reserveTimeoutMs(): number;
     settleAgeMs(): number;
 }
@@ -171,6 +175,16 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                 },
             },
             migrations,
+        }),
+        OutboxMixin({
+            schema: "orders",
+            publishes: [
+                Channel.OrderPlaced,
+                Channel.OrderConfirmed,
+                Channel.OrderRejected,
+                Channel.OrderCancelled,
+                Channel.OrderStatusChanged,
+            ],
         }),
     ],
 
@@ -371,18 +385,21 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
         },
     },
 
-    // --- Events ---
-    events: {
-        // A plain event for now: losing one leaves old shipping details on open orders. It moves
-        // to a durable channel later; the effect stays in `applyProfileUpdate`.
-        "user.profileUpdated": {
-            params: {
-                userId: { type: "uuid" },
-                shipping: { type: "object" },
-                updatedAt: { type: "string" },
-            },
-            async handler(this: OrdersThis, ctx: Context<UserProfileUpdatedEvent>): Promise<void> {
-                await this.applyProfileUpdate(ctx.params);
+    // --- Channels ---
+    // Durable (JetStream, through the users outbox): an orders node that was down catches up.
+    channels: {
+        [Channel.UserProfileUpdated]: {
+            group: "orders",
+            maxInFlight: 10,
+            maxRetries: 5,
+            deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
+            async handler(
+                this: OrdersThis,
+                event: ChannelEvent<UserProfileUpdatedEvent>,
+            ): Promise<void> {
+                await this.consumeOnce(event, transaction =>
+                    this.applyProfileUpdate(event.data, transaction).then(() => undefined),
+                );
             },
         },
     },
@@ -791,6 +808,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
         async applyProfileUpdate(
             this: OrdersThis,
             event: UserProfileUpdatedEvent,
+            transaction?: Transaction,
         ): Promise<number> {
             const updated = await this.queryRows(
                 `UPDATE orders.orders
@@ -803,6 +821,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                     asOf: event.updatedAt,
                     unshipped: UNSHIPPED_STATUSES,
                 },
+                transaction,
             );
             return updated.length;
         },

@@ -2,6 +2,7 @@
  * The `products` schema: the catalogue and the reservations that hold stock for orders.
  */
 import type { Migration } from "../../mixins/db.mixin";
+import { outboxMigration } from "../../mixins/outbox.mixin";
 
 export const migrations: Migration[] = [
     {
@@ -31,6 +32,27 @@ export const migrations: Migration[] = [
                 created_at timestamptz NOT NULL DEFAULT now(),
                 released_at timestamptz
             )`,
+        ],
+    },
+    outboxMigration("products"),
+    {
+        // Every stock change (reservation, release, admin) commits with its \`inventory.updated\`.
+        name: "002-inventory-updated-events",
+        up: [
+            `CREATE FUNCTION products.inventory_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM products.enqueue_event('inventory.updated', jsonb_build_object(
+                     'productId', NEW.id,
+                     'stock', NEW.stock,
+                     'previousStock', CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.stock END,
+                     'updatedAt', products.iso(NEW.updated_at)));
+                 RETURN NULL;
+             END $$`,
+            `CREATE TRIGGER products_inventory_created AFTER INSERT ON products.products
+             FOR EACH ROW EXECUTE FUNCTION products.inventory_updated()`,
+            `CREATE TRIGGER products_inventory_updated AFTER UPDATE OF stock ON products.products
+             FOR EACH ROW WHEN (OLD.stock IS DISTINCT FROM NEW.stock)
+             EXECUTE FUNCTION products.inventory_updated()`,
         ],
     },
 ];

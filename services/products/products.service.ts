@@ -7,6 +7,7 @@ import crypto from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Transaction } from "sequelize";
 import { DbMixin } from "../../mixins/db.mixin";
+import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { readConfig } from "../../lib/config";
 import { AgoraMetric, countMetric } from "../../lib/metrics";
 import {
@@ -15,14 +16,15 @@ import {
     NotFoundError,
     type ShortItem,
 } from "../../lib/errors";
-import type {
-    InventoryOp,
-    OrderLine,
-    Page,
-    Product,
-    ProductListParams,
-    Reservation,
-    ReserveParams,
+import {
+    Channel,
+    type InventoryOp,
+    type OrderLine,
+    type Page,
+    type Product,
+    type ProductListParams,
+    type Reservation,
+    type ReserveParams,
 } from "../../types";
 import { migrations } from "./migrations";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
@@ -142,6 +144,7 @@ const ProductsService: ServiceSchema = {
                 },
             },
         }),
+        OutboxMixin({ schema: "products", publishes: [Channel.InventoryUpdated] }),
     ],
     settings,
 

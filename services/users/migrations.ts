@@ -2,6 +2,7 @@
  * The `users` schema: accounts and the refresh tokens of their sessions.
  */
 import type { Migration } from "../../mixins/db.mixin";
+import { outboxMigration } from "../../mixins/outbox.mixin";
 
 export const migrations: Migration[] = [
     {
@@ -39,6 +40,38 @@ export const migrations: Migration[] = [
             `CREATE INDEX refresh_tokens_family_idx ON users.refresh_tokens (family_id)`,
             `CREATE INDEX refresh_tokens_live_user_idx ON users.refresh_tokens (user_id)
                 WHERE revoked_at IS NULL`,
+        ],
+    },
+    outboxMigration("users"),
+    {
+        // Every change of the shipping details commits with its \`user.profileUpdated\` event.
+        name: "002-profile-updated-events",
+        up: [
+            `CREATE FUNCTION users.profile_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 PERFORM users.enqueue_event('user.profileUpdated', jsonb_build_object(
+                     'userId', NEW.id,
+                     'shipping', jsonb_build_object(
+                         'name', NEW.name,
+                         'phone', NEW.phone,
+                         'address', jsonb_build_object(
+                             'line1', NEW.address_line1,
+                             'line2', NEW.address_line2,
+                             'city', NEW.address_city,
+                             'postalCode', NEW.address_postal_code,
+                             'country', NEW.address_country)),
+                     -- Microseconds: consumers order updates by it, and two may share a millisecond.
+                     'updatedAt', to_char(NEW.updated_at AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+                 RETURN NULL;
+             END $$`,
+            `CREATE TRIGGER users_profile_updated AFTER UPDATE ON users.users FOR EACH ROW
+             WHEN ((OLD.name, OLD.phone, OLD.address_line1, OLD.address_line2, OLD.address_city,
+                    OLD.address_postal_code, OLD.address_country)
+                   IS DISTINCT FROM
+                   (NEW.name, NEW.phone, NEW.address_line1, NEW.address_line2, NEW.address_city,
+                    NEW.address_postal_code, NEW.address_country))
+             EXECUTE FUNCTION users.profile_updated()`,
         ],
     },
 ];

@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 import type { Context, LoggerInstance, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { DbMixin } from "../../mixins/db.mixin";
+import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { readConfig, type AgoraConfig } from "../../lib/config";
 import { loadJwtKeys, type JwtKeys } from "../../lib/jwt-keys";
 import { signAccessToken } from "../../lib/access-token";
@@ -20,15 +21,15 @@ import {
     UnauthorizedError,
 } from "../../lib/errors";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
-import type {
-    Address,
-    Page,
-    PageParams,
-    RequestMeta,
-    Role,
-    TokenPair,
-    User,
-    UserProfileUpdatedEvent,
+import {
+    Channel,
+    type Address,
+    type Page,
+    type PageParams,
+    type RequestMeta,
+    type Role,
+    type TokenPair,
+    type User,
 } from "../../types";
 import { migrations } from "./migrations";
 import { PasswordHasher, passwordCost } from "./passwords";
@@ -200,7 +201,6 @@ interface UsersThis {
     revokeFamily(familyId: string, transaction?: Transaction): Promise<void>;
     endSession(refreshToken: string): Promise<void>;
     updateProfile(userId: string, params: ProfileParams): Promise<{ user: User; changed: boolean }>;
-    announceProfileUpdate(ctx: Context, user: User): Promise<void>;
     changePassword(
         userId: string,
         params: PasswordChangeParams,
@@ -234,6 +234,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
                 },
             },
         }),
+        OutboxMixin({ schema: "users", publishes: [Channel.UserProfileUpdated] }),
     ],
     settings,
 
@@ -323,8 +324,8 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
             },
             graphql: { mutation: "updateProfile(input: UpdateProfileInput!): User" },
             async handler(this: UsersThis, ctx: UsersContext<ProfileParams>) {
-                const { user, changed } = await this.updateProfile(caller(ctx).id, ctx.params);
-                if (changed) await this.announceProfileUpdate(ctx, user);
+                // The shipping details reach orders through the outbox (see migrations.ts).
+                const { user } = await this.updateProfile(caller(ctx).id, ctx.params);
                 return user;
             },
         },
@@ -622,16 +623,6 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
             );
             if (!row) throw new NotFoundError("User");
             return { user: this.toUser(row), changed: true };
-        },
-
-        /** Orders copy these shipping details into the user's unshipped orders. */
-        async announceProfileUpdate(this: UsersThis, ctx: Context, user: User) {
-            const event: UserProfileUpdatedEvent = {
-                userId: user.id,
-                shipping: { name: user.name, phone: user.phone, address: user.address },
-                updatedAt: user.updatedAt,
-            };
-            await ctx.emit("user.profileUpdated", event);
         },
 
         async changePassword(

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import {
-    cleanRedisNamespace,
+    cleanNamespace,
     createTestDatabase,
     NATS_URL,
     REDIS_URL,
@@ -67,7 +67,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all(nodes.map(node => node.stop()));
     await db?.drop();
-    await cleanRedisNamespace(namespace);
+    await cleanNamespace(namespace);
     fs.rmSync(dataDir, { recursive: true, force: true });
 });
 

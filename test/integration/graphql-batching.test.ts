@@ -5,7 +5,7 @@
 import type { Middleware, ServiceBroker } from "moleculer";
 import { createTestBroker, gatewayUrl } from "../support/broker";
 import {
-    cleanRedisNamespace,
+    cleanNamespace,
     createTestDatabase,
     NATS_URL,
     REDIS_URL,
@@ -55,7 +55,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all(brokers.map(broker => broker.stop()));
     await db.drop();
-    await cleanRedisNamespace(namespace);
+    await cleanNamespace(namespace);
 });
 
 async function signUp(name: string): Promise<string> {

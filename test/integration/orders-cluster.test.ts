@@ -8,6 +8,7 @@ import type { ServiceBroker } from "moleculer";
 import { Client } from "pg";
 import { createTestBroker, gatewayUrl } from "../support/broker";
 import {
+    cleanNamespace,
     createTestDatabase,
     NATS_URL,
     REDIS_URL,
@@ -75,6 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all([...nodes.values()].map(broker => broker.stop()));
     await db.drop();
+    await cleanNamespace(namespace);
 });
 
 async function signUp(name: string): Promise<AuthUser & { token: string }> {

@@ -5,6 +5,7 @@
 import type { ServiceBroker } from "moleculer";
 import { createTestBroker } from "../support/broker";
 import {
+    cleanNamespace,
     createTestDatabase,
     NATS_URL,
     REDIS_URL,
@@ -23,10 +24,11 @@ let db: TestDatabase;
 const brokers: ServiceBroker[] = [];
 let caller: ServiceBroker;
 
+const namespace = testNamespace();
+
 beforeAll(async () => {
     db = await createTestDatabase();
     process.env.DATABASE_URL = db.url;
-    const namespace = testNamespace();
     const cluster = { namespace, transporter: NATS_URL, cacher: REDIS_URL };
     brokers.push(createTestBroker({ ...cluster, nodeID: "products-a", services: ["products"] }));
     brokers.push(createTestBroker({ ...cluster, nodeID: "products-b", services: ["products"] }));
@@ -39,6 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
     await Promise.all(brokers.map(broker => broker.stop()));
     await db.drop();
+    await cleanNamespace(namespace);
 });
 
 const list = (params: object = {}) => caller.call<Page<Product>, object>("products.list", params);

@@ -4,6 +4,7 @@
  */
 import crypto from "node:crypto";
 import Redis from "ioredis";
+import { connect } from "nats";
 import { Client } from "pg";
 
 const ADMIN_URL = process.env.TEST_PG_ADMIN_URL || "postgres://postgres@127.0.0.1:5432/postgres";
@@ -59,4 +60,24 @@ export async function cleanRedisNamespace(namespace: string): Promise<void> {
     } finally {
         redis.disconnect();
     }
+}
+
+/** Deletes the JetStream streams (and their consumers) of a test namespace's durable channels. */
+export async function cleanNatsNamespace(namespace: string): Promise<void> {
+    const connection = await connect({ servers: new URL(NATS_URL).host });
+    try {
+        const manager = await connection.jetstreamManager();
+        for await (const stream of manager.streams.list()) {
+            if (stream.config.name.startsWith(`${namespace}_`)) {
+                await manager.streams.delete(stream.config.name);
+            }
+        }
+    } finally {
+        await connection.close();
+    }
+}
+
+/** Everything a test namespace left in the shared NATS and Redis. */
+export async function cleanNamespace(namespace: string): Promise<void> {
+    await Promise.all([cleanNatsNamespace(namespace), cleanRedisNamespace(namespace)]);
 }

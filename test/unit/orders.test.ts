@@ -9,13 +9,18 @@ import { createTestBroker, serviceSchema } from "../support/broker";
 import { adminCaller } from "../support/fixtures";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { rejectionOf } from "../support/errors";
+import type { Sequelize } from "sequelize";
 import {
+    Channel,
     OrderStatus,
     type AuthUser,
+    type ChannelEvent,
     type Order,
     type Page,
     type Product,
+    type ShippingDetails,
     type User,
+    type UserProfileUpdatedEvent,
 } from "../../types";
 import type { SettleCounts } from "../../services/orders/orders.service";
 
@@ -609,17 +614,31 @@ describe("profile updates", () => {
         await settle();
     });
 
+    /** Hands a `user.profileUpdated` event to the orders service's channel handler. */
+    const deliver = (event: ChannelEvent<UserProfileUpdatedEvent>) =>
+        (
+            broker.getLocalService("orders") as unknown as {
+                emitLocalChannelHandler(channel: string, payload: unknown): Promise<void>;
+            }
+        ).emitLocalChannelHandler(Channel.UserProfileUpdated, event);
+
+    const profileEvent = (
+        user: { id: string },
+        shipping: ShippingDetails,
+        updatedAt: number,
+    ): ChannelEvent<UserProfileUpdatedEvent> => ({
+        eventId: crypto.randomUUID(),
+        channel: Channel.UserProfileUpdated,
+        occurredAt: new Date().toISOString(),
+        data: { userId: user.id, shipping, updatedAt: new Date(updatedAt).toISOString() },
+    });
+
     it("ignore an update older than the order's copy", async () => {
         const ada = await shopper();
         const lamp = await product(100, 10);
         const { order } = await place(ada, { items: [line(lamp, 1)] });
         const update = (name: string, updatedAt: number) =>
-            // A local emit resolves once the handler has run.
-            broker.emit("user.profileUpdated", {
-                userId: ada.id,
-                shipping: { ...order.shipping, name },
-                updatedAt: new Date(updatedAt).toISOString(),
-            });
+            deliver(profileEvent(ada, { ...order.shipping, name }, updatedAt));
         const placedFrom = Date.parse(ada.profile.updatedAt);
         await update("Stale", placedFrom - 60_000);
         expect((await getOrder(ada, order.id)).shipping.name).toBe(ada.profile.name);
@@ -627,6 +646,30 @@ describe("profile updates", () => {
         expect((await getOrder(ada, order.id)).shipping.name).toBe("Fresh");
         await update("Between", placedFrom + 30_000);
         expect((await getOrder(ada, order.id)).shipping.name).toBe("Fresh");
+    });
+
+    it("applies the same event delivered twice only once", async () => {
+        const ada = await shopper();
+        const lamp = await product(100, 10);
+        const { order } = await place(ada, { items: [line(lamp, 1)] });
+        const event = profileEvent(
+            ada,
+            { ...order.shipping, name: "Once" },
+            Date.parse(ada.profile.updatedAt) + 60_000,
+        );
+        await deliver(event);
+        expect((await getOrder(ada, order.id)).shipping.name).toBe("Once");
+        // Wind the copy back behind the event: only the event-id record can stop a second apply.
+        const sequelize = (
+            broker.getLocalService("orders") as unknown as { sql(): Sequelize }
+        ).sql();
+        await sequelize.query(
+            `UPDATE orders.orders SET shipping = jsonb_set(shipping, '{name}', '"Reset"'),
+                 shipping_as_of = shipping_as_of - interval '1 day' WHERE id = :id`,
+            { replacements: { id: order.id } },
+        );
+        await deliver(event);
+        expect((await getOrder(ada, order.id)).shipping.name).toBe("Reset");
     });
 });
 
