@@ -7,6 +7,25 @@ import type { BrokerOptions, Errors, Middleware } from "moleculer";
 import { readConfig, type AgoraConfig } from "./lib/config";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
+import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
+
+/** ioredis options for a `redis://[:password@]host:port[/db]` URL, failing fast when down. */
+function redisOptions(url: string) {
+    const parsed = new URL(url);
+    return {
+        host: parsed.hostname,
+        port: Number(parsed.port || 6379),
+        password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
+        db: Number(parsed.pathname.slice(1) || 0),
+        // Commands fail at once while disconnected instead of queueing (and stalling listings).
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        connectTimeout: 2000,
+        // A Redis that hangs (paused, partitioned) counts as down after this.
+        commandTimeout: 1000,
+        retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    };
+}
 
 type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
 
@@ -59,17 +78,17 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         // Unset: every service lives in this process and calls are local.
         transporter: config.transporter,
         // Shared Redis in a cluster (one clean reaches every node); memory when embedded.
+        // Shared Redis in a cluster (one clean reaches every node); memory when embedded. The
+        // Redis cacher degrades to "no cache" while Redis is down (lib/resilient-redis-cacher.ts).
         cacher: config.cacher
-            ? {
-                  type: "Redis",
-                  options: {
-                      prefix: `${config.namespace}-cache`,
-                      ttl: 3600,
-                      redis: config.cacher,
-                      // A listing must still answer when Redis is down: fail fast, then read the DB.
-                      monitor: false,
-                  },
-              }
+            ? new ResilientRedisCacher({
+                  prefix: `${config.namespace}-cache`,
+                  ttl: 3600,
+                  // No distributed lock: locking is measured separately (issue 6).
+                  redlock: false,
+                  monitor: false,
+                  redis: redisOptions(config.cacher),
+              })
             : { type: "Memory", options: { ttl: 3600, clone: true } },
         // JSON is readable on the wire and in NATS tooling.
         serializer: "JSON",
