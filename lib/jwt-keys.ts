@@ -29,8 +29,8 @@ export function keyIdOf(publicKey: string): string {
 }
 
 /**
- * The private key under `<dataDir>/jwt`, made on first use. One file written by rename, and the
- * public key derived from it, so nodes starting together never read half a pair.
+ * The private key under `<dataDir>/jwt`, made on first use. One file, published whole by link(),
+ * and the public key derived from it, so nodes starting together all end up with the same pair.
  */
 function generatedPair(dataDir: string): { privateKey: string; publicKey: string } {
     const dir = path.join(dataDir, "jwt");
@@ -42,9 +42,16 @@ function generatedPair(dataDir: string): { privateKey: string; publicKey: string
             publicKeyEncoding: { type: "spki", format: "pem" },
             privateKeyEncoding: { type: "pkcs8", format: "pem" },
         });
-        const temporary = `${privatePath}.${process.pid}.tmp`;
+        const temporary = `${privatePath}.${process.pid}.${Date.now()}.tmp`;
         fs.writeFileSync(temporary, privateKey, { mode: 0o600 });
-        fs.renameSync(temporary, privatePath);
+        // link() fails if the name exists: the first process to finish wins, the others read its key.
+        try {
+            fs.linkSync(temporary, privatePath);
+        } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        } finally {
+            fs.rmSync(temporary, { force: true });
+        }
     }
     const privateKey = fs.readFileSync(privatePath, "utf8");
     return { privateKey, publicKey: publicKeyOf(privateKey) };

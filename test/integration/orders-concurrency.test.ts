@@ -109,15 +109,23 @@ describe("a burst of orders for one shelf", () => {
 
         const placed = results.filter(r => r.status === "fulfilled").map(r => r.value);
         const refused = results.filter(r => r.status === "rejected").map(r => r.reason);
-        expect(placed).toHaveLength(50);
-        expect(placed.every(order => order.status === OrderStatus.Confirmed)).toBe(true);
-        expect(refused).toHaveLength(450);
         expect(refused.every(error => error.type === "INSUFFICIENT_STOCK")).toBe(true);
-        expect(await stockOf(product.id)).toBe(0);
+        // On a loaded machine a few reservations outlast placement's wait and answer 202
+        // PENDING; the settler decides those. Either way, the books at the end are the same.
+        expect(
+            placed.every(o => [OrderStatus.Confirmed, OrderStatus.Pending].includes(o.status)),
+        ).toBe(true);
+        await settleEverything();
 
-        const orders = await allOrders();
-        // Refused orders are not kept.
-        expect(orders.filter(order => order.items[0].productId === product.id)).toHaveLength(50);
+        const orders = (await allOrders()).filter(order => order.items[0].productId === product.id);
+        const confirmed = orders.filter(order => order.status === OrderStatus.Confirmed);
+        expect(confirmed).toHaveLength(50);
+        // Everything else was refused at once (not kept) or rejected by the settler.
+        expect(
+            orders.filter(order => order.status !== OrderStatus.Confirmed).map(o => o.status),
+        ).toEqual(Array(orders.length - 50).fill(OrderStatus.Rejected));
+        expect(refused.length + orders.length).toBe(500);
+        expect(await stockOf(product.id)).toBe(0);
         expect(heldBy(orders, product.id)).toBe(50);
     });
 
