@@ -41,6 +41,8 @@ export interface AgoraConfig {
     requestTimeout: number;
     /** How often each orders node runs a settler pass over PENDING orders (ms). */
     settleIntervalMs: number;
+    /** How long an Idempotency-Key keeps answering with its first order (ms). */
+    idempotencyTtlMs: number;
     jwt: {
         privateKey: string | null;
         privateKeyFile: string | null;
@@ -109,6 +111,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
         currency: (env.CURRENCY || "USD").toUpperCase(),
         requestTimeout: int(env.REQUEST_TIMEOUT, 5000, "REQUEST_TIMEOUT"),
         settleIntervalMs: Math.max(1, int(env.SETTLE_INTERVAL_MS, 2000, "SETTLE_INTERVAL_MS")),
+        idempotencyTtlMs:
+            1000 * Math.max(1, int(env.IDEMPOTENCY_TTL_SECONDS, 24 * 3600, "IDEMPOTENCY_TTL_SECONDS")),
         jwt: {
             privateKey: text(env.JWT_PRIVATE_KEY),
             privateKeyFile: text(env.JWT_PRIVATE_KEY_FILE),

@@ -128,6 +128,7 @@ interface OrdersMethods {
     releaseStock(via: Context | ServiceBroker, orderId: string): Promise<boolean>;
     markReleased(orderId: string): Promise<void>;
     settle(minAgeMs: number): Promise<SettleCounts>;
+    expireIdempotencyKeys(userId?: string, key?: string): Promise<void>;
     settlePendingOrders(
         minAgeMs: number,
     ): Promise<Pick<SettleCounts, "confirmed" | "rejected" | "unsettled">>;
@@ -430,6 +431,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
             const key = idempotencyKeyOf(ctx.params.idempotencyKey, ctx.meta.idempotencyKey);
             const hash = requestHash(lines);
             if (key) {
+                await this.expireIdempotencyKeys(userId, key);
                 const earlier = await this.replayPlacement(userId, key, hash);
                 if (earlier) return earlier;
             }
@@ -700,7 +702,23 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
         async settle(this: OrdersThis, minAgeMs: number): Promise<SettleCounts> {
             const pending = await this.settlePendingOrders(minAgeMs);
             const releases = await this.settleOwedReleases(minAgeMs);
+            await this.expireIdempotencyKeys();
             return { ...pending, ...releases };
+        },
+
+        /**
+         * Idempotency keys last `IDEMPOTENCY_TTL_HOURS`; then the key is free again (the order
+         * stays). All of them on a settler pass, or one user's key before it is used.
+         */
+        async expireIdempotencyKeys(this: OrdersThis, userId?: string, key?: string): Promise<void> {
+            const scope = userId ? "AND user_id = :userId AND idempotency_key = :key" : "";
+            await this.queryRows(
+                `UPDATE orders.orders SET idempotency_key = NULL, request_hash = NULL
+                 WHERE idempotency_key IS NOT NULL
+                   AND created_at < now() - :ttlMs * interval '1 millisecond' ${scope}
+                 RETURNING id`,
+                { ttlMs: readConfig().idempotencyTtlMs, userId, key },
+            );
         },
 
         /**

@@ -405,6 +405,42 @@ describe("idempotency", () => {
         expect(await stockOf(lamp.id)).toBe(96);
         expect((await listOrders(ada)).total).toBe(1);
     });
+
+    it("makes one order and one reservation from 200 concurrent retries of one request", async () => {
+        const ada = await shopper();
+        const lamp = await product(700, 1000);
+        const answers = await Promise.all(
+            Array.from({ length: 200 }, () =>
+                place(ada, { items: [line(lamp, 3)], idempotencyKey: "storm" }),
+            ),
+        );
+        await broker.call("orders.settle", { minAgeMs: 0 });
+        expect(new Set(answers.map(a => a.order.id)).size).toBe(1);
+        expect(answers.every(a => a.status === 201 || a.status === 202)).toBe(true);
+        expect(await stockOf(lamp.id)).toBe(997);
+        const orders = await listOrders(ada);
+        expect(orders.total).toBe(1);
+        expect(orders.rows[0].status).toBe(OrderStatus.Confirmed);
+    });
+
+    it("frees a key once it has expired: the same key then makes a new order", async () => {
+        const ada = await shopper();
+        const lamp = await product(700, 10);
+        const first = await place(ada, { items: [line(lamp, 1)], idempotencyKey: "old" });
+        const client = new Client({ connectionString: db.url });
+        await client.connect();
+        await client.query(
+            "UPDATE orders.orders SET created_at = created_at - interval '25 hours' WHERE id = $1",
+            [first.order.id],
+        );
+        await client.end();
+        const second = await place(ada, { items: [line(lamp, 2)], idempotencyKey: "old" });
+        expect(second.status).toBe(201);
+        expect(second.order.id).not.toBe(first.order.id);
+        expect(await stockOf(lamp.id)).toBe(7);
+        // The first order is kept; only its key was let go.
+        expect((await getOrder(ada, first.order.id)).status).toBe(OrderStatus.Confirmed);
+    });
 });
 
 describe("order history", () => {
