@@ -39,10 +39,14 @@ export interface AgoraConfig {
     currency: string;
     /** Moleculer request timeout in ms. */
     requestTimeout: number;
+    /** Let NATS queue groups pick the node (`DISABLE_BALANCER`, default on): see docs/consistency.md. */
+    disableBalancer: boolean;
     /** How often each orders node runs a settler pass over PENDING orders (ms). */
     settleIntervalMs: number;
     /** How long an Idempotency-Key keeps answering with its first order (ms). */
     idempotencyTtlMs: number;
+    /** How often each node's outbox relay looks for unsent events (ms). */
+    outboxRelayIntervalMs: number;
     jwt: {
         privateKey: string | null;
         privateKeyFile: string | null;
@@ -110,9 +114,15 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
         embeddedDbPort: int(env.EMBEDDED_DB_PORT, 5499, "EMBEDDED_DB_PORT"),
         currency: (env.CURRENCY || "USD").toUpperCase(),
         requestTimeout: int(env.REQUEST_TIMEOUT, 5000, "REQUEST_TIMEOUT"),
+        disableBalancer: (env.DISABLE_BALANCER ?? "true") !== "false",
         settleIntervalMs: Math.max(1, int(env.SETTLE_INTERVAL_MS, 2000, "SETTLE_INTERVAL_MS")),
         idempotencyTtlMs:
-            1000 * Math.max(1, int(env.IDEMPOTENCY_TTL_SECONDS, 24 * 3600, "IDEMPOTENCY_TTL_SECONDS")),
+            1000 *
+            Math.max(1, int(env.IDEMPOTENCY_TTL_SECONDS, 24 * 3600, "IDEMPOTENCY_TTL_SECONDS")),
+        outboxRelayIntervalMs: Math.max(
+            10,
+            int(env.OUTBOX_RELAY_INTERVAL_MS, 200, "OUTBOX_RELAY_INTERVAL_MS"),
+        ),
         jwt: {
             privateKey: text(env.JWT_PRIVATE_KEY),
             privateKeyFile: text(env.JWT_PRIVATE_KEY_FILE),

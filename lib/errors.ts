@@ -12,6 +12,8 @@ export interface FieldProblem {
     field: string;
     message: string;
     type?: string;
+    /** The value that was refused, as fastest-validator reports it. */
+    actual?: unknown;
 }
 
 export class BadRequestError extends MoleculerClientError {

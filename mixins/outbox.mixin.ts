@@ -12,11 +12,11 @@
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import { readConfig } from "../lib/config";
 import type { Migration } from "./db.mixin";
 import type { ChannelEvent } from "../types";
 
-/** How often the relay looks for unsent events, and how many it sends per pass. */
-const RELAY_INTERVAL_MS = Number(process.env.OUTBOX_RELAY_INTERVAL_MS || 200);
+/** How many events the relay sends per pass (it runs every `OUTBOX_RELAY_INTERVAL_MS`). */
 const RELAY_BATCH = 100;
 
 /** The outbox, the consumer's dedupe table and the trigger helper, for one schema. */
@@ -116,7 +116,11 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
                         `SELECT id, channel, payload, created_at FROM "${schema}".outbox
                          WHERE sent_at IS NULL ORDER BY created_at, id LIMIT :batch
                          FOR UPDATE SKIP LOCKED`,
-                        { replacements: { batch: RELAY_BATCH }, type: QueryTypes.SELECT, transaction },
+                        {
+                            replacements: { batch: RELAY_BATCH },
+                            type: QueryTypes.SELECT,
+                            transaction,
+                        },
                     );
                     const delivered: string[] = [];
                     try {
@@ -174,9 +178,12 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
             this.streamsReady = false;
             this.relayTimer = setInterval(() => {
                 this.relayOutbox().catch(error =>
-                    this.logger.warn("Outbox relay pass failed; retrying:", (error as Error).message),
+                    this.logger.warn(
+                        "Outbox relay pass failed; retrying:",
+                        (error as Error).message,
+                    ),
                 );
-            }, RELAY_INTERVAL_MS);
+            }, readConfig().outboxRelayIntervalMs);
         },
 
         async stopped(this: OutboxThis) {

@@ -103,21 +103,18 @@ export interface ReserveParams {
     items: OrderLine[];
 }
 
+/** A reserved line, with the product's name and price at the moment its stock was taken. */
+export interface ReservedLine extends OrderLine {
+    name: string;
+    unitPrice: number;
+}
+
 export interface Reservation {
     orderId: string;
-    items: OrderLine[];
+    items: ReservedLine[];
     /** `held` until released; a released reservation is kept so that retries stay idempotent. */
     status: "held" | "released";
     createdAt: string;
-}
-
-/** A product as an order copies it at placement (also returned for deleted products). */
-export interface ProductSnapshot {
-    id: string;
-    name: string;
-    price: number;
-    currency: string;
-    deleted: boolean;
 }
 
 export enum OrderStatus {
@@ -129,12 +126,13 @@ export enum OrderStatus {
     Cancelled = "CANCELLED",
 }
 
+/** An order line. Name and prices are null only while the order is PENDING and unpriced. */
 export interface OrderItem {
     productId: string;
-    name: string;
-    unitPrice: number;
+    name: string | null;
+    unitPrice: number | null;
     quantity: number;
-    lineTotal: number;
+    lineTotal: number | null;
 }
 
 export interface ShippingDetails {
@@ -148,7 +146,8 @@ export interface Order {
     userId: string;
     status: OrderStatus;
     items: OrderItem[];
-    total: number;
+    /** Null only while the order is PENDING and unpriced (the inventory was unreachable). */
+    total: number | null;
     currency: string;
     shipping: ShippingDetails;
     rejectionReason: string | null;
@@ -189,7 +188,8 @@ export interface OrderLifecycleEvent {
     userId: string;
     status: OrderStatus;
     previousStatus: OrderStatus | null;
-    total: number;
+    /** Null while the order is not priced yet (PENDING, or refused before it was). */
+    total: number | null;
     currency: string;
     items: { productId: string; quantity: number }[];
     rejectionReason: string | null;

@@ -92,4 +92,54 @@ export const migrations: Migration[] = [
              EXECUTE FUNCTION orders.lifecycle_event()`,
         ],
     },
+    {
+        // An order is priced by the reservation that takes its stock, so one taken while the
+        // inventory is unreachable waits PENDING with no total. A refused order's deletion carries
+        // the reason it was refused (not enough stock, or an unknown product).
+        name: "003-priced-by-reservation",
+        up: [
+            `ALTER TABLE orders.orders ALTER COLUMN total DROP NOT NULL`,
+            `ALTER TABLE orders.orders ADD CONSTRAINT orders_priced_once_reserved
+                 CHECK (total IS NOT NULL OR status IN ('PENDING', 'REJECTED', 'CANCELLED'))`,
+            `CREATE OR REPLACE FUNCTION orders.lifecycle_event() RETURNS trigger LANGUAGE plpgsql AS $$
+             DECLARE
+                 target orders.orders;
+                 channel text;
+                 status text;
+                 previous text;
+                 reason text;
+             BEGIN
+                 IF TG_OP = 'INSERT' THEN
+                     target := NEW; channel := 'order.placed'; status := NEW.status;
+                     reason := NEW.rejection_reason;
+                 ELSIF TG_OP = 'DELETE' THEN
+                     target := OLD; channel := 'order.rejected'; status := 'REJECTED';
+                     previous := OLD.status;
+                     reason := COALESCE(OLD.rejection_reason, 'Refused by the inventory');
+                 ELSE
+                     target := NEW; status := NEW.status; previous := OLD.status;
+                     reason := NEW.rejection_reason;
+                     channel := CASE NEW.status
+                         WHEN 'CONFIRMED' THEN 'order.confirmed'
+                         WHEN 'REJECTED' THEN 'order.rejected'
+                         WHEN 'CANCELLED' THEN 'order.cancelled'
+                         ELSE 'order.statusChanged' END;
+                 END IF;
+                 PERFORM orders.enqueue_event(channel, jsonb_build_object(
+                     'orderId', target.id,
+                     'userId', target.user_id,
+                     'status', status,
+                     'previousStatus', previous,
+                     'total', target.total,
+                     'currency', target.currency,
+                     'items', (SELECT jsonb_agg(jsonb_build_object(
+                                   'productId', line->>'productId',
+                                   'quantity', (line->>'quantity')::int))
+                               FROM jsonb_array_elements(target.items) AS line),
+                     'rejectionReason', reason,
+                     'updatedAt', orders.iso(clock_timestamp())));
+                 RETURN NULL;
+             END $$`,
+        ],
+    },
 ];

@@ -8,8 +8,8 @@ export interface OrderRow {
     user_id: string;
     status: OrderStatus;
     items: OrderItem[];
-    /** `bigint` comes back from pg as a string. */
-    total: string | number;
+    /** `bigint` comes back from pg as a string; null while PENDING and not yet priced. */
+    total: string | number | null;
     currency: string;
     shipping: ShippingDetails;
     rejection_reason: string | null;
@@ -35,7 +35,7 @@ export function toOrder(row: OrderRow): Order {
             quantity: item.quantity,
             lineTotal: item.lineTotal,
         })),
-        total: Number(row.total),
+        total: row.total === null ? null : Number(row.total),
         currency: row.currency,
         shipping: {
             name,

@@ -10,6 +10,7 @@ import crypto from "node:crypto";
 import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { caller, isAdmin } from "../../lib/access";
+import { readPolicy } from "../../lib/call-policy";
 import { readConfig } from "../../lib/config";
 import { AgoraMetric, countMetric } from "../../lib/metrics";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
@@ -25,8 +26,8 @@ import {
     type OrderLine,
     type Page,
     type PageParams,
-    type Product,
     type RequestMeta,
+    type Reservation,
     type ReserveParams,
     type ShippingDetails,
     type User,
@@ -39,12 +40,12 @@ import {
     MAX_LINES,
     MAX_QUANTITY,
     idempotencyKeyOf,
-    isStockShortage,
     normalizeLines,
-    priceLines,
-    rejectionReason,
+    pricedItems,
+    refusalReason,
     requestHash,
     shippingOf,
+    unpricedItems,
 } from "./placement";
 import { ORDER_STATUSES, UNSHIPPED_STATUSES, manualSourcesOf } from "./state-machine";
 
@@ -89,20 +90,25 @@ interface Placement {
     statusCode: 201 | 202;
 }
 
-/** An order ready to be stored: priced, with its shipping copy, before any stock is reserved. */
+/**
+ * An order ready to be stored PENDING, with its shipping copy. It is priced by the reservation
+ * that takes its stock (the name and price of each product at that moment), so an order can be
+ * taken, and settled later, while the inventory can't be reached.
+ */
 interface OrderDraft {
     id: string;
     userId: string;
     items: OrderItem[];
-    total: number;
+    total: null;
     currency: string;
     shipping: ShippingDetails;
     shippingAsOf: string;
 }
 
 type ReserveOutcome =
-    | { kind: "reserved" }
-    | { kind: "short"; reason: string; error: unknown }
+    | { kind: "reserved"; reservation: Reservation }
+    /** Not enough stock, or a product that doesn't exist (any more): nothing was reserved. */
+    | { kind: "refused"; reason: string; error: unknown }
     | { kind: "unreachable" };
 
 interface OrdersSettings {
@@ -119,6 +125,11 @@ interface OrdersMethods {
     placeOrder(ctx: Context<PlaceParams, RequestMeta>): Promise<Placement>;
     replayPlacement(userId: string, key: string, hash: string): Promise<Placement | null>;
     draftOrder(ctx: Context<PlaceParams, RequestMeta>, lines: OrderLine[]): Promise<OrderDraft>;
+    confirmOrder(
+        row: OrderRow,
+        reservation: Reservation,
+        transaction?: Transaction,
+    ): Promise<OrderRow | null>;
     insertPending(draft: OrderDraft, key: string | null, hash: string): Promise<OrderRow | null>;
     reserveStock(ctx: Context<PlaceParams, RequestMeta>, row: OrderRow): Promise<Placement>;
     askInventory(via: Context | ServiceBroker, row: OrderRow): Promise<ReserveOutcome>;
@@ -135,7 +146,10 @@ interface OrdersMethods {
     settleOwedReleases(minAgeMs: number): Promise<Pick<SettleCounts, "released" | "releaseFailed">>;
     runSettlerTick(): void;
     applyProfileUpdate(event: UserProfileUpdatedEvent, transaction?: Transaction): Promise<number>;
-    consumeOnce(event: ChannelEvent, effect: (transaction: Transaction) => Promise<void>): Promise<boolean>;
+    consumeOnce(
+        event: ChannelEvent,
+        effect: (transaction: Transaction) => Promise<void>,
+    ): Promise<boolean>;
     reserveTimeoutMs(): number;
     settleAgeMs(): number;
 }
@@ -194,12 +208,13 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
         graphql: {
             enum: `enum OrderStatus { PENDING CONFIRMED SHIPPED DELIVERED REJECTED CANCELLED }`,
             type: `
+                "Name and prices are null only while the order is PENDING and not yet priced."
                 type OrderItem {
                     productId: ID!
-                    name: String!
-                    unitPrice: Int!
+                    name: String
+                    unitPrice: Int
                     quantity: Int!
-                    lineTotal: Int!
+                    lineTotal: Int
                     product: Product
                 }
                 type Shipping {
@@ -212,7 +227,8 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                     userId: ID!
                     status: OrderStatus!
                     items: [OrderItem!]!
-                    total: Int!
+                    "Null only while the order is PENDING and not yet priced."
+                    total: Int
                     currency: String!
                     shipping: Shipping!
                     rejectionReason: String
@@ -311,6 +327,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
 
         /** The caller's orders, newest first; an admin sees everyone's (or one user's). */
         list: {
+            ...readPolicy,
             auth: "user",
             graphql: {
                 query: "orders(status: OrderStatus, userId: ID, page: Int, pageSize: Int): OrderPage",
@@ -328,6 +345,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
 
         /** One order, for its owner or an admin; 404 for anyone else. */
         get: {
+            ...readPolicy,
             auth: "user",
             graphql: { query: "order(id: ID!): Order" },
             params: { $$strict: "remove", id: { type: "uuid" } },
@@ -476,25 +494,19 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
             }
         },
 
-        /** Copies the user's shipping details and the products' names and prices. */
+        /** Copies the user's shipping details; the lines are priced when their stock is taken. */
         async draftOrder(
             this: OrdersThis,
             ctx: Context<PlaceParams, RequestMeta>,
             lines: OrderLine[],
         ): Promise<OrderDraft> {
             const userId = caller(ctx).id;
-            const [user, products] = await Promise.all([
-                ctx.call<User, { id: string }>("users.get", { id: userId }),
-                ctx.call<(Product | null)[], { id: string[] }>("products.resolve", {
-                    id: lines.map(line => line.productId),
-                }),
-            ]);
-            const { items, total } = priceLines(lines, products);
+            const user = await ctx.call<User, { id: string }>("users.get", { id: userId });
             return {
                 id: crypto.randomUUID(),
                 userId,
-                items,
-                total,
+                items: unpricedItems(lines),
+                total: null,
                 currency: readConfig().currency,
                 shipping: shippingOf(user),
                 shippingAsOf: user.updatedAt,
@@ -536,19 +548,25 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
         ): Promise<Placement> {
             const outcome = await this.askInventory(ctx, row);
             if (outcome.kind === "unreachable") return { order: toOrder(row), statusCode: 202 };
-            if (outcome.kind === "short") {
-                await this.queryRows(
-                    `DELETE FROM orders.orders WHERE id = :id AND status = :pending RETURNING id`,
-                    { id: row.id, pending: OrderStatus.Pending },
-                );
-                // The caller gets the inventory's own 409, naming each short item.
+            if (outcome.kind === "refused") {
+                // Not kept: the reason goes with the order.rejected event its deletion writes.
+                await this.sql().transaction(async transaction => {
+                    await this.queryRows(
+                        `UPDATE orders.orders SET rejection_reason = :reason
+                         WHERE id = :id AND status = :pending RETURNING id`,
+                        { id: row.id, pending: OrderStatus.Pending, reason: outcome.reason },
+                        transaction,
+                    );
+                    await this.queryRows(
+                        `DELETE FROM orders.orders WHERE id = :id AND status = :pending RETURNING id`,
+                        { id: row.id, pending: OrderStatus.Pending },
+                        transaction,
+                    );
+                });
+                // The caller gets the inventory's own 409 (each short item) or 422 (each unknown one).
                 throw outcome.error;
             }
-            const [confirmed] = await this.queryRows<OrderRow>(
-                `UPDATE orders.orders SET status = :confirmed, updated_at = now()
-                 WHERE id = :id AND status = :pending RETURNING *`,
-                { id: row.id, confirmed: OrderStatus.Confirmed, pending: OrderStatus.Pending },
-            );
+            const confirmed = await this.confirmOrder(row, outcome.reservation);
             if (confirmed) return { order: toOrder(confirmed), statusCode: 201 };
             // Someone moved the order while the stock was being reserved.
             const current = (await this.findOrder(row.id))!;
@@ -560,6 +578,31 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                 await this.markReleased(row.id);
             }
             return { order: toOrder(current), statusCode: 201 };
+        },
+
+        /** PENDING to CONFIRMED, priced by the reservation; null if the order has moved on. */
+        async confirmOrder(
+            this: OrdersThis,
+            row: OrderRow,
+            reservation: Reservation,
+            transaction?: Transaction,
+        ): Promise<OrderRow | null> {
+            const { items, total } = pricedItems(row.items, reservation.items);
+            const [confirmed] = await this.queryRows<OrderRow>(
+                `UPDATE orders.orders
+                 SET status = :confirmed, items = CAST(:items AS jsonb), total = :total,
+                     updated_at = now()
+                 WHERE id = :id AND status = :pending RETURNING *`,
+                {
+                    id: row.id,
+                    confirmed: OrderStatus.Confirmed,
+                    pending: OrderStatus.Pending,
+                    items: JSON.stringify(items),
+                    total,
+                },
+                transaction,
+            );
+            return confirmed ?? null;
         },
 
         /** Calls `products.reserve` once; a retry is safe, since it is idempotent by order id. */
@@ -576,15 +619,15 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                 })),
             };
             try {
-                await via.call("products.reserve", params, {
-                    ...INVENTORY_CALL,
-                    timeout: this.reserveTimeoutMs(),
-                });
-                return { kind: "reserved" };
+                const reservation = await via.call<Reservation, ReserveParams>(
+                    "products.reserve",
+                    params,
+                    { ...INVENTORY_CALL, timeout: this.reserveTimeoutMs() },
+                );
+                return { kind: "reserved", reservation };
             } catch (err) {
-                if (isStockShortage(err)) {
-                    return { kind: "short", reason: rejectionReason(err.data.items), error: err };
-                }
+                const reason = refusalReason(err);
+                if (reason) return { kind: "refused", reason, error: err };
                 this.logger.warn(
                     `Stock for order ${row.id} not reserved yet:`,
                     (err as Error).message,
@@ -710,7 +753,11 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
          * Idempotency keys last `IDEMPOTENCY_TTL_HOURS`; then the key is free again (the order
          * stays). All of them on a settler pass, or one user's key before it is used.
          */
-        async expireIdempotencyKeys(this: OrdersThis, userId?: string, key?: string): Promise<void> {
+        async expireIdempotencyKeys(
+            this: OrdersThis,
+            userId?: string,
+            key?: string,
+        ): Promise<void> {
             const scope = userId ? "AND user_id = :userId AND idempotency_key = :key" : "";
             await this.queryRows(
                 `UPDATE orders.orders SET idempotency_key = NULL, request_hash = NULL
@@ -750,13 +797,8 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                         countMetric(this.broker, AgoraMetric.OrdersSettled, {
                             outcome: "confirmed",
                         });
-                        await this.queryRows(
-                            `UPDATE orders.orders SET status = :confirmed, updated_at = now()
-                             WHERE id = :id RETURNING id`,
-                            { id, confirmed: OrderStatus.Confirmed },
-                            transaction,
-                        );
-                    } else if (outcome.kind === "short") {
+                        await this.confirmOrder(claimed[index], outcome.reservation, transaction);
+                    } else if (outcome.kind === "refused") {
                         counts.rejected++;
                         countMetric(this.broker, AgoraMetric.OrdersSettled, {
                             outcome: "rejected",

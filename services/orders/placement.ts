@@ -1,10 +1,10 @@
 /**
  * The pure rules of placing an order: which lines are acceptable, what they cost, what the order
- * copies from the user and the catalogue, and how a retry is recognised. No I/O here.
+ * copies from the user and the reservation, and how a retry is recognised. No I/O here.
  */
 import crypto from "node:crypto";
 import { FieldValidationError, type FieldProblem, type ShortItem } from "../../lib/errors";
-import type { OrderItem, OrderLine, Product, ShippingDetails, User } from "../../types";
+import type { OrderItem, OrderLine, ReservedLine, ShippingDetails, User } from "../../types";
 
 export const MAX_LINES = 50;
 export const MAX_QUANTITY = 1000;
@@ -57,36 +57,39 @@ export function requestHash(lines: OrderLine[]): string {
     return crypto.createHash("sha256").update(JSON.stringify(canonical)).digest("hex");
 }
 
+/** The lines of an order not priced yet: it is PENDING until the inventory answers. */
+export function unpricedItems(lines: OrderLine[]): OrderItem[] {
+    return lines.map(line => ({
+        productId: line.productId,
+        name: null,
+        unitPrice: null,
+        quantity: line.quantity,
+        lineTotal: null,
+    }));
+}
+
 /**
- * The order's own copy of each line, priced by the catalogue (never by the client). `products` is
- * aligned with `lines`; a missing one (unknown or deleted) is a 422 on that line.
+ * The order's own copy of each line, priced by the reservation that took its stock: the name and
+ * price of the product at that moment, never anything the client sent. Kept in the order's line
+ * order; `reserved` holds the same products (products.reserve returns one line per line asked).
  */
-export function priceLines(
+export function pricedItems(
     lines: OrderLine[],
-    products: (Product | null)[],
+    reserved: ReservedLine[],
 ): { items: OrderItem[]; total: number } {
-    const problems: FieldProblem[] = [];
-    const items = lines.map((line, index) => {
-        const product = products[index];
-        if (!product) {
-            problems.push({
-                field: `items[${index}].productId`,
-                message: "No such product",
-                type: "notFound",
-            });
-            return null;
-        }
+    const byProduct = new Map(reserved.map(line => [line.productId, line]));
+    const items = lines.map(line => {
+        const taken = byProduct.get(line.productId);
+        if (!taken) throw new Error(`The reservation has no line for product ${line.productId}`);
         return {
             productId: line.productId,
-            name: product.name,
-            unitPrice: product.price,
+            name: taken.name,
+            unitPrice: taken.unitPrice,
             quantity: line.quantity,
-            lineTotal: product.price * line.quantity,
+            lineTotal: taken.unitPrice * line.quantity,
         };
     });
-    if (problems.length) throw new FieldValidationError(problems);
-    const priced = items as OrderItem[];
-    return { items: priced, total: priced.reduce((sum, item) => sum + item.lineTotal, 0) };
+    return { items, total: items.reduce((sum, item) => sum + item.lineTotal, 0) };
 }
 
 export function shippingOf(user: User): ShippingDetails {
@@ -98,7 +101,22 @@ export function isStockShortage(err: unknown): err is { data: { items: ShortItem
     return (err as { type?: string } | null)?.type === "INSUFFICIENT_STOCK";
 }
 
-export function rejectionReason(items: ShortItem[]): string {
+/** True for the inventory's "no such product" answer: a 422 naming each unknown or deleted line. */
+export function isUnknownProduct(err: unknown): err is { data: FieldProblem[] } {
+    const refusal = err as { type?: string; data?: unknown } | null;
+    return refusal?.type === "VALIDATION_ERROR" && Array.isArray(refusal.data);
+}
+
+/** Why the inventory refused an order, for `rejectionReason`. */
+export function refusalReason(err: unknown): string | null {
+    if (isStockShortage(err)) return shortageReason(err.data.items);
+    if (isUnknownProduct(err)) {
+        return `No such product: ${err.data.map(problem => String(problem.actual ?? problem.field)).join(", ")}`;
+    }
+    return null;
+}
+
+function shortageReason(items: ShortItem[]): string {
     const short = items
         .map(item => `${item.productId} (requested ${item.requested}, available ${item.available})`)
         .join(", ");

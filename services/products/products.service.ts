@@ -8,23 +8,25 @@ import type { Context, ServiceSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Transaction } from "sequelize";
 import { DbMixin } from "../../mixins/db.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
+import { readPolicy } from "../../lib/call-policy";
 import { readConfig } from "../../lib/config";
 import { AgoraMetric, countMetric } from "../../lib/metrics";
 import {
     FieldValidationError,
     InsufficientStockError,
     NotFoundError,
+    type FieldProblem,
     type ShortItem,
 } from "../../lib/errors";
 import {
     Channel,
     type InventoryOp,
-    type OrderLine,
     type Page,
     type Product,
     type ProductListParams,
     type Reservation,
     type ReserveParams,
+    type ReservedLine,
 } from "../../types";
 import { migrations } from "./migrations";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
@@ -47,7 +49,7 @@ interface ProductRow {
 
 interface ReservationRow {
     order_id: string;
-    items: OrderLine[];
+    items: ReservedLine[];
     status: "held" | "released";
     created_at: Date;
 }
@@ -152,6 +154,7 @@ const ProductsService: ServiceSchema = {
     actions: {
         /** A page of live products; served from the cache. */
         list: {
+            ...readPolicy,
             cache: {
                 keys: [
                     "search",
@@ -202,6 +205,7 @@ const ProductsService: ServiceSchema = {
 
         /** One live product. */
         get: {
+            ...readPolicy,
             cache: { keys: ["id"] },
             params: { $$strict: "remove", id: uuid },
             graphql: { query: "product(id: ID!): Product" },
@@ -345,6 +349,7 @@ const ProductsService: ServiceSchema = {
 
         /** Internal: products by id, in the order asked, null for unknown or deleted ones. */
         resolve: {
+            ...readPolicy,
             visibility: "public",
             params: { $$strict: "remove", id: { type: "array", items: uuid, max: 100 } },
             async handler(this: ProductsThis, ctx: ProductsContext<{ id: string[] }>) {
@@ -470,46 +475,71 @@ const ProductsService: ServiceSchema = {
         },
 
         async reserveStock(this: ProductsThis, params: ReserveParams): Promise<Reservation> {
+            const positions = new Map(params.items.map((item, index) => [item.productId, index]));
             const items = [...params.items].sort((a, b) => a.productId.localeCompare(b.productId));
             const reservation = await this.sql().transaction(async transaction => {
                 // The unique order id makes a repeat wait for the first attempt, then see it.
-                const [inserted] = await this.sql().query<ReservationRow>(
+                const [inserted] = await this.sql().query<{ order_id: string }>(
                     `INSERT INTO products.reservations (order_id, items, status)
-                     VALUES (:orderId, :items, 'held') ON CONFLICT (order_id) DO NOTHING RETURNING *`,
+                     VALUES (:orderId, '[]', 'held') ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
                     {
-                        replacements: { orderId: params.orderId, items: JSON.stringify(items) },
+                        replacements: { orderId: params.orderId },
                         type: QueryTypes.SELECT,
                         transaction,
                     },
                 );
                 if (!inserted) return null;
                 const short: ShortItem[] = [];
-                // In id order, so that two orders over the same products never deadlock.
+                const unknown: FieldProblem[] = [];
+                const reserved: ReservedLine[] = [];
+                // In id order, so that two orders over the same products never deadlock. The name
+                // and price come from the same row update: the order pays what was reserved.
                 for (const item of items) {
-                    const [taken] = await this.sql().query<{ id: string }>(
+                    const [taken] = await this.sql().query<{ name: string; price: number }>(
                         `UPDATE products.products SET stock = stock - :quantity, updated_at = now()
-                         WHERE id = :id AND stock >= :quantity AND deleted_at IS NULL RETURNING id`,
+                         WHERE id = :id AND stock >= :quantity AND deleted_at IS NULL
+                         RETURNING name, price`,
                         {
                             replacements: { id: item.productId, quantity: item.quantity },
                             type: QueryTypes.SELECT,
                             transaction,
                         },
                     );
-                    if (!taken) {
-                        const row = await this.findLive(item.productId, transaction);
+                    if (taken) {
+                        reserved.push({ ...item, name: taken.name, unitPrice: taken.price });
+                        continue;
+                    }
+                    const row = await this.findLive(item.productId, transaction);
+                    if (!row) {
+                        unknown.push({
+                            field: `items[${positions.get(item.productId)}].productId`,
+                            message: "No such product",
+                            type: "notFound",
+                            actual: item.productId,
+                        });
+                    } else {
                         short.push({
                             productId: item.productId,
                             requested: item.quantity,
-                            available: row?.stock ?? 0,
+                            available: row.stock,
                         });
                     }
                 }
                 // Throwing rolls back every line and the reservation row.
+                if (unknown.length) throw new FieldValidationError(unknown);
                 if (short.length) {
                     countMetric(this.broker, AgoraMetric.ReservationShortfalls);
                     throw new InsufficientStockError(short);
                 }
-                return inserted;
+                const [row] = await this.sql().query<ReservationRow>(
+                    `UPDATE products.reservations SET items = :items WHERE order_id = :orderId RETURNING *`,
+                    {
+                        replacements: { orderId: params.orderId, items: JSON.stringify(reserved) },
+                        type: QueryTypes.SELECT,
+                        transaction,
+                    },
+                );
+                return row;
             });
             if (reservation) {
                 await this.clearCache();

@@ -7,6 +7,7 @@
 import crypto from "node:crypto";
 import type { Context, LoggerInstance, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Sequelize, type Transaction } from "sequelize";
+import { readPolicy } from "../../lib/call-policy";
 import { DbMixin } from "../../mixins/db.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { readConfig, type AgoraConfig } from "../../lib/config";
@@ -304,6 +305,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
         },
 
         me: {
+            ...readPolicy,
             auth: "user",
             graphql: { query: "me: User" },
             async handler(this: UsersThis, ctx: UsersContext) {
@@ -350,6 +352,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         /** Newest first. */
         list: {
+            ...readPolicy,
             auth: "admin",
             params: { $$strict: "remove", ...pageParamRules },
             graphql: { query: "users(page: Int, pageSize: Int): UserPage" },
@@ -360,6 +363,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         /** Admins see anyone; a user sees only themself, and 404 for anyone else. */
         get: {
+            ...readPolicy,
             auth: "user",
             params: { $$strict: "remove", id: { type: "uuid" } },
             graphql: { query: "user(id: ID!): User" },
@@ -373,6 +377,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
 
         /** Internal (GraphQL DataLoader, other services): users by id, in order, null if unknown. */
         resolve: {
+            ...readPolicy,
             visibility: "public",
             params: {
                 $$strict: "remove",

@@ -355,25 +355,29 @@ describe("when the inventory can't answer", () => {
         expect(await stockOf(widget.id)).toBe(0);
     });
 
-    it("answers 503 and stores nothing while products is down; a release owed meanwhile is retried", async () => {
+    it("takes orders PENDING while products is down and settles them once it is back; an owed release is retried", async () => {
         const widget = await createProduct(6);
         const order = await caller.call<Order, object>(
             "orders.place",
             { items: [{ productId: widget.id, quantity: 5 }] },
             as(ada),
         );
-        const before = (await caller.call<Page<Order>, object>("orders.list", {}, as(ada))).total;
 
         await nodes.get("products-1")!.stop();
         nodes.delete("products-1");
-        const refused = await http(base, "POST", "/api/orders", {
+        const taken = await http(base, "POST", "/api/orders", {
             token: ada.token,
             body: { items: [{ productId: widget.id, quantity: 1 }] },
         });
-        expect(refused).toMatchObject({ status: 503, body: { type: "SERVICE_UNAVAILABLE" } });
-        expect((await caller.call<Page<Order>, object>("orders.list", {}, as(ada))).total).toBe(
-            before,
-        );
+        // Not priced yet: the price is the one the reservation finds.
+        expect(taken).toMatchObject({
+            status: 202,
+            body: {
+                status: "PENDING",
+                total: null,
+                items: [{ productId: widget.id, quantity: 1 }],
+            },
+        });
         // The cancel is answered at once; its stock goes back once products is back.
         const cancelled = await caller.call<Order, object>(
             "orders.cancel",
@@ -385,7 +389,29 @@ describe("when the inventory can't answer", () => {
         const revived = node("products-2", ["products"]);
         await revived.start();
         await caller.waitForServices("products", 10_000);
-        await eventually(async () => (await stockOf(widget.id)) === 6);
+        // The cancelled order's 5 are back, and the order taken meanwhile holds its 1.
+        await eventually(async () => (await stockOf(widget.id)) === 5);
+        await eventually(async () => {
+            const settled = await caller.call<Order, object>(
+                "orders.get",
+                { id: taken.body.id },
+                as(ada),
+            );
+            return settled.status === OrderStatus.Confirmed;
+        });
+        expect(
+            await caller.call<Order, object>("orders.get", { id: taken.body.id }, as(ada)),
+        ).toMatchObject({
+            total: widget.price,
+            items: [
+                {
+                    productId: widget.id,
+                    name: widget.name,
+                    unitPrice: widget.price,
+                    lineTotal: widget.price,
+                },
+            ],
+        });
         const error = await rejectionOf(caller.call("orders.cancel", { id: order.id }, as(ada)));
         expect(error).toMatchObject({ code: 409, type: "INVALID_TRANSITION" });
     });

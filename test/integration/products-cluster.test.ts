@@ -110,5 +110,9 @@ it("carries typed errors across NATS", async () => {
             orderId: "50000000-0000-4000-8000-000000000000",
             items: [{ productId: "00000000-0000-4000-8000-00000000ffff", quantity: 1 }],
         }),
-    ).rejects.toMatchObject({ code: 409, type: "INSUFFICIENT_STOCK" });
+    ).rejects.toMatchObject({
+        code: 422,
+        type: "VALIDATION_ERROR",
+        data: [{ field: "items[0].productId", type: "notFound" }],
+    });
 });
