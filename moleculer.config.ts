@@ -8,6 +8,7 @@ import { readConfig, type AgoraConfig } from "./lib/config";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
 import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
+import { AgoraValidator } from "./lib/validator";
 
 /** ioredis options for a `redis://[:password@]host:port[/db]` URL, failing fast when down. */
 function redisOptions(url: string) {
@@ -77,7 +78,6 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
 
         // Unset: every service lives in this process and calls are local.
         transporter: config.transporter,
-        // Shared Redis in a cluster (one clean reaches every node); memory when embedded.
         // Shared Redis in a cluster (one clean reaches every node); memory when embedded. The
         // Redis cacher degrades to "no cache" while Redis is down (lib/resilient-redis-cacher.ts).
         cacher: config.cacher
@@ -116,8 +116,11 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         // Tracks in-flight requests so that SIGTERM finishes them before the node leaves.
         tracking: { enabled: true, shutdownTimeout: 10_000 },
 
-        // Moleculer picks the endpoint (round robin); measured against NATS queue groups later.
-        disableBalancer: false,
+        // NATS queue groups pick the node: a killed node's subscriptions vanish with its
+        // connection, so requests stop going to it at once (measured in docs/consistency.md).
+        // Only with a transporter: without one, Moleculer 0.14's balancer-less call path has no
+        // handler for local actions and every call fails.
+        disableBalancer: config.disableBalancer && config.transporter !== null,
         registry: { strategy: "RoundRobin", preferLocal: true },
 
         // Stop calling an endpoint that keeps failing, per caller node and endpoint.
@@ -142,8 +145,9 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
             disableVersionCheck: false,
         },
 
-        // fastest-validator, the built-in one; services declare `params` schemas.
-        validator: true,
+        // fastest-validator, the built-in one (services declare `params` schemas), plus the one
+        // rule every text field shares: no NUL and no lone surrogate (lib/validator.ts).
+        validator: new AgoraValidator(),
         errorRegenerator: null,
 
         // Prometheus text on METRICS_PORT (0 = off). See README for why not `moleculer-prometheus`.

@@ -5,10 +5,11 @@
  * error shape (contract-errors.ts). It decides no business rule.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import type { Context, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { ApolloService } from "moleculer-apollo-server";
-import type { GraphQLError } from "graphql";
+import { GraphQLError as GraphQLErrorClass, type GraphQLError } from "graphql";
 import { checkAccess, type AccessLevel } from "../../lib/access";
 import { verifyAccessToken } from "../../lib/access-token";
 import { readConfig, type AgoraConfig } from "../../lib/config";
@@ -18,6 +19,8 @@ import { readiness } from "../../lib/health";
 import { AgoraMetric, countMetric, observeMetric } from "../../lib/metrics";
 import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
+import { checkGraphQLRequest } from "./graphql-request";
+import { NoSubscriptions } from "./graphql-rules";
 import { restRoutes } from "./routes";
 
 type GatewayRequest = IncomingMessage & {
@@ -41,8 +44,29 @@ interface ApiThis {
 
 const config = readConfig();
 
+/** What moleculer-apollo-server adds to the service. */
+interface ApolloHandlers {
+    prepareGraphQLSchema(): Promise<void>;
+    graphqlHandler(req: IncomingMessage, res: ServerResponse): Promise<unknown>;
+}
+
 /** Bodies above this are refused with 413 before they are parsed. */
 const BODY_LIMIT = "64kb";
+
+/**
+ * body-parser's JSON options: objects and arrays only, at most BODY_LIMIT, and no number JSON can
+ * write but not hold (`1e400` parses to Infinity, which would travel over NATS as null).
+ */
+const JSON_BODY = {
+    strict: true,
+    limit: BODY_LIMIT,
+    reviver(key: string, value: unknown) {
+        if (typeof value === "number" && !Number.isFinite(value)) {
+            throw new SyntaxError(`The number at '${key}' is too large`);
+        }
+        return value;
+    },
+};
 
 /** Methods whose body must be JSON when they have one. */
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
@@ -61,6 +85,36 @@ function requireJsonBody(req: IncomingMessage): void {
     }
 }
 
+/**
+ * Node refuses a request it can't parse (a URL or headers over 16 KB, a broken request line)
+ * before moleculer-web sees it, with an empty body: answer in the contract's shape instead.
+ */
+function refuseUnparsableRequest(error: NodeJS.ErrnoException, socket: Socket): void {
+    if (!socket.writable) {
+        socket.destroy();
+        return;
+    }
+    const tooLarge = error.code === "HPE_HEADER_OVERFLOW";
+    const [status, reason] = tooLarge
+        ? [431, "Request Header Fields Too Large"]
+        : [400, "Bad Request"];
+    const body = JSON.stringify({
+        name: "BadRequestError",
+        message: tooLarge ? "The URL or headers are too large" : "The request is malformed",
+        code: status,
+        type: tooLarge ? "REQUEST_HEADER_FIELDS_TOO_LARGE" : "BAD_REQUEST",
+    });
+    socket.end(
+        `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+}
+
+/** A REST body is one JSON object (its fields are the action's params), never a list. */
+function requireObjectBody(req: IncomingMessage & { body?: unknown }): void {
+    if (Array.isArray(req.body)) throw new BadRequestError("The body must be a JSON object");
+}
+
 const ApiService: ServiceSchema = {
     name: "api",
     mixins: [
@@ -70,9 +124,26 @@ const ApiService: ServiceSchema = {
                 path: "/graphql",
                 authentication: true,
                 cors: { origin: "*", methods: ["GET", "POST", "OPTIONS"] },
-                bodyParsers: { json: { strict: true, limit: BODY_LIMIT } },
+                bodyParsers: { json: JSON_BODY },
                 onBeforeCall(ctx: Context, route: unknown, req: IncomingMessage) {
                     requireJsonBody(req);
+                },
+                aliases: {
+                    // Replaces moleculer-apollo-server's own "/" so that a request that isn't
+                    // GraphQL gets the contract's 400 / 405, not Apollo's plain text.
+                    async "/"(
+                        this: ApiThis & ApolloHandlers,
+                        req: IncomingMessage,
+                        res: ServerResponse,
+                    ) {
+                        try {
+                            checkGraphQLRequest(req, !config.production);
+                            await this.prepareGraphQLSchema();
+                            return await this.graphqlHandler(req, res);
+                        } catch (error) {
+                            this.sendContractError(req, res, error);
+                        }
+                    },
                 },
                 // Status codes set by the actions (201, 204…) are REST's; GraphQL answers 200.
                 onAfterCall(
@@ -88,17 +159,24 @@ const ApiService: ServiceSchema = {
             },
             serverOptions: {
                 tracing: false,
+                // Every operation carries its query (checked in graphql-request.ts).
+                persistedQueries: false,
+                validationRules: [NoSubscriptions],
                 introspection: true,
                 playground: !config.production,
                 debug: !config.production,
                 formatError(error: GraphQLError) {
                     const original = error.originalError;
                     const apolloCode = error.extensions?.code as string | undefined;
-                    if (
+                    // The request's own fault (syntax, unknown field, bad variables, a
+                    // subscription), as opposed to an error a service threw.
+                    const fromRequest =
                         !original ||
+                        original instanceof GraphQLErrorClass ||
+                        apolloCode === "GRAPHQL_PARSE_FAILED" ||
                         apolloCode === "GRAPHQL_VALIDATION_FAILED" ||
-                        apolloCode === "BAD_USER_INPUT"
-                    ) {
+                        apolloCode === "BAD_USER_INPUT";
+                    if (fromRequest) {
                         const type =
                             apolloCode === "GRAPHQL_PARSE_FAILED"
                                 ? "INVALID_REQUEST_BODY"
@@ -147,13 +225,8 @@ const ApiService: ServiceSchema = {
                 aliases: restRoutes,
                 authentication: true,
                 authorization: true,
-                bodyParsers: {
-                    json: { strict: true, limit: BODY_LIMIT },
-                    urlencoded: false,
-                },
+                bodyParsers: { json: JSON_BODY, urlencoded: false },
                 cors: { origin: "*", methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"] },
-                // Writes are not retried by the gateway: a retried write could apply twice.
-                callOptions: { retries: 0 },
                 onBeforeCall(
                     this: ApiThis,
                     ctx: Context<unknown, RequestMeta>,
@@ -161,6 +234,7 @@ const ApiService: ServiceSchema = {
                     req: IncomingMessage,
                 ) {
                     requireJsonBody(req);
+                    requireObjectBody(req);
                     const key = req.headers["idempotency-key"];
                     if (typeof key === "string") ctx.meta.idempotencyKey = key;
                     ctx.meta.clientIp = req.socket.remoteAddress;
@@ -316,6 +390,9 @@ const ApiService: ServiceSchema = {
         }
         self.publicKeys = { [keys.keyId]: keys.publicKey };
         self.measureRequests();
+        self.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) =>
+            refuseUnparsableRequest(error, socket),
+        );
     },
 };
 

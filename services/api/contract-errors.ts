@@ -56,6 +56,15 @@ export function toContractError(error: unknown, production: boolean): ContractEr
     const code = typeof err.code === "number" ? err.code : (err.status ?? 500);
 
     if (BODY_TYPES[type]) return { name: "BadRequestError", ...BODY_TYPES[type] };
+    // zlib's own codes (Z_DATA_ERROR…): a Content-Encoding the body doesn't really have.
+    if (typeof err.code === "string" && (err.code as string).startsWith("Z_")) {
+        return {
+            name: "BadRequestError",
+            message: "The body does not match its Content-Encoding",
+            code: 400,
+            type: "INVALID_REQUEST_BODY",
+        };
+    }
     if (UNAVAILABLE_TYPES.has(type) || code === 503 || code === 504) {
         return {
             name: "ServiceUnavailableError",
