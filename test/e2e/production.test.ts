@@ -19,14 +19,11 @@ import {
 } from "../support/database";
 import { graphql, http } from "../support/http";
 import { freePort, startNode, waitUntilHealthy, type NodeProcess } from "../support/processes";
+import { rsaKeyPair } from "../support/keys";
 
 jest.setTimeout(120_000);
 
-const keys = crypto.generateKeyPairSync("rsa", {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: "spki", format: "pem" },
-    privateKeyEncoding: { type: "pkcs8", format: "pem" },
-});
+const keys = rsaKeyPair();
 const ADMIN = { email: "ops@shop.example", password: "a long and unguessable passphrase" };
 
 let dir: string;

@@ -7,13 +7,10 @@ import { readConfig } from "../../lib/config";
 import { keyIdOf, type JwtKeys } from "../../lib/jwt-keys";
 import { signAccessToken, verifyAccessToken } from "../../lib/access-token";
 import type { AuthUser } from "../../types";
+import { rsaKeyPair } from "../support/keys";
 
 function rsaKeys(): JwtKeys {
-    const pair = crypto.generateKeyPairSync("rsa", {
-        modulusLength: 2048,
-        publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-    });
+    const pair = rsaKeyPair();
     const keyId = keyIdOf(pair.publicKey);
     return { ...pair, keyId, verificationKeys: { [keyId]: pair.publicKey }, generated: false };
 }

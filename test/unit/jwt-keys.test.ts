@@ -11,17 +11,10 @@ import { readConfig } from "../../lib/config";
 import { keyIdOf, loadJwtKeys } from "../../lib/jwt-keys";
 import { signAccessToken, verifyAccessToken } from "../../lib/access-token";
 import type { AuthUser } from "../../types";
+import { rsaKeyPair } from "../support/keys";
 
-function rsaPair(modulusLength = 2048) {
-    return crypto.generateKeyPairSync("rsa", {
-        modulusLength,
-        publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-    });
-}
-
-const oldPair = rsaPair();
-const newPair = rsaPair();
+const oldPair = rsaKeyPair();
+const newPair = rsaKeyPair();
 const user: AuthUser & { sessionId: string } = {
     id: crypto.randomUUID(),
     email: "ada@example.com",
@@ -141,7 +134,7 @@ describe("loadJwtKeys", () => {
         ],
         [
             "a 1024-bit RSA key",
-            () => ({ JWT_PRIVATE_KEY: rsaPair(1024).privateKey }),
+            () => ({ JWT_PRIVATE_KEY: rsaKeyPair(1024).privateKey }),
             /1024-bit RSA key; at least 2048 bits/,
         ],
         [

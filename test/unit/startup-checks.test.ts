@@ -2,15 +2,11 @@
  * What a production node refuses to start with (lib/startup-checks.ts): every reason at once,
  * each naming the setting to fix. The refusal by a real process is in test/e2e/production.test.ts.
  */
-import crypto from "node:crypto";
 import { readConfig } from "../../lib/config";
 import { productionProblems } from "../../lib/startup-checks";
+import { rsaKeyPair } from "../support/keys";
 
-const pair = crypto.generateKeyPairSync("rsa", {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: "spki", format: "pem" },
-    privateKeyEncoding: { type: "pkcs8", format: "pem" },
-});
+const pair = rsaKeyPair();
 
 /** A production users + api node with nothing to complain about. */
 const SOUND = {

@@ -21,16 +21,13 @@ import type {
     User,
     UserProfileUpdatedEvent,
 } from "../../types";
+import { rsaKeyPair } from "../support/keys";
 
 const ADMIN_EMAIL = "Boss@Agora.Test";
 const ADMIN_PASSWORD = "the-boss-password";
 const PASSWORD = "correct horse battery";
 
-const keyPair = crypto.generateKeyPairSync("rsa", {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: "spki", format: "pem" },
-    privateKeyEncoding: { type: "pkcs8", format: "pem" },
-});
+const keyPair = rsaKeyPair();
 const publicKeys = { [keyIdOf(keyPair.publicKey)]: keyPair.publicKey };
 
 let db: TestDatabase;
