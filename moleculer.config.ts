@@ -8,25 +8,9 @@ import { readConfig, type AgoraConfig } from "./lib/config";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
 import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
+import { redisOptions } from "./lib/redis-options";
+import { RequestIdMiddleware, jsonLogFormatter, shortLogFormatter } from "./lib/request-id";
 import { AgoraValidator } from "./lib/validator";
-
-/** ioredis options for a `redis://[:password@]host:port[/db]` URL, failing fast when down. */
-function redisOptions(url: string) {
-    const parsed = new URL(url);
-    return {
-        host: parsed.hostname,
-        port: Number(parsed.port || 6379),
-        password: parsed.password ? decodeURIComponent(parsed.password) : undefined,
-        db: Number(parsed.pathname.slice(1) || 0),
-        // Commands fail at once while disconnected instead of queueing (and stalling listings).
-        enableOfflineQueue: false,
-        maxRetriesPerRequest: 1,
-        connectTimeout: 2000,
-        // A Redis that hangs (paused, partitioned) counts as down after this.
-        commandTimeout: 1000,
-        retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
-    };
-}
 
 type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
 
@@ -64,11 +48,12 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         // Unique per process; Moleculer makes `hostname-pid` when null.
         nodeID: config.nodeId,
 
-        // JSON lines in production (machine-read), readable console text elsewhere.
+        // JSON lines in production (machine-read), readable console text elsewhere; both name
+        // the request being handled (lib/request-id.ts).
         logger: {
             type: "Console",
             options: {
-                formatter: config.production ? "json" : "short",
+                formatter: config.production ? jsonLogFormatter : shortLogFormatter,
                 colors: !config.production,
                 moduleColors: false,
                 autoPadding: false,
@@ -168,6 +153,8 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         dependencyTimeout: 0,
         hotReload: false,
         middlewares: [
+            // Handlers run under their request's id, so their log lines carry it.
+            RequestIdMiddleware,
             // Enforces each action's `auth` level on the node that runs it.
             AccessMiddleware,
             // Durable events (outbox relays publish, consumers subscribe): JetStream in a cluster.

@@ -9,11 +9,21 @@ import { createBrokerOptions } from "../moleculer.config";
 import { readConfig } from "../lib/config";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "../lib/embedded-db";
 import { startHealthServer } from "../lib/health";
+import { productionProblems } from "../lib/startup-checks";
 
 async function main(): Promise<void> {
     const config = readConfig();
     const broker = new ServiceBroker(createBrokerOptions(config));
     const log = broker.getLogger("agora");
+
+    // Before anything starts (no database, no generated key): all the reasons at once.
+    const problems = config.production ? productionProblems(config) : [];
+    if (problems.length) {
+        log.fatal(
+            `Agora refuses to start in production:\n${problems.map(p => `  - ${p}`).join("\n")}`,
+        );
+        process.exit(1);
+    }
 
     let embedded: EmbeddedDatabase | null = null;
     if (!config.databaseUrl && config.services.some(name => name !== "api")) {
@@ -69,4 +79,8 @@ function printBanner(
     }
 }
 
-void main();
+// A setting that can't be read (lib/config.ts throws) stops the node with its message, no stack.
+main().catch((error: Error) => {
+    process.stderr.write(`Agora could not start: ${error.message}\n`);
+    process.exit(1);
+});

@@ -23,6 +23,8 @@ interface AccessClaims {
     email: string;
     role: Role;
     sid: string;
+    /** Required: jsonwebtoken only checks `exp` when a token has one. */
+    exp: number;
 }
 
 export function signAccessToken(
@@ -32,7 +34,7 @@ export function signAccessToken(
 ): SignedAccessToken {
     if (!keys.privateKey) throw new Error("Access tokens can't be signed without the private key");
     const expiresIn = config.jwt.accessTtlSeconds;
-    const claims: Omit<AccessClaims, "sub"> = {
+    const claims: Omit<AccessClaims, "sub" | "exp"> = {
         email: user.email,
         role: user.role,
         sid: user.sessionId,
@@ -51,7 +53,8 @@ export function signAccessToken(
 /**
  * Who the token speaks for, or 401: `TOKEN_EXPIRED` for a well-signed token past its time (the
  * client should refresh), `UNAUTHORIZED` for anything else. Only RS256 is accepted, so neither
- * `alg: none` nor an HMAC signature made with the (public) key as secret gets through.
+ * `alg: none`, another RSA or ECDSA algorithm, nor an HMAC signature made with the (public) key
+ * as secret gets through; a token must name its issuer, audience and expiry, and they must match.
  */
 export function verifyAccessToken(
     token: string,
@@ -87,6 +90,7 @@ function isAccessClaims(payload: unknown): payload is AccessClaims {
         typeof claims.sub === "string" &&
         typeof claims.email === "string" &&
         typeof claims.sid === "string" &&
+        typeof claims.exp === "number" &&
         ROLES.includes(claims.role as Role)
     );
 }

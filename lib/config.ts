@@ -47,11 +47,22 @@ export interface AgoraConfig {
     idempotencyTtlMs: number;
     /** How often each node's outbox relay looks for unsent events (ms). */
     outboxRelayIntervalMs: number;
+    /** Browser origins allowed to call the gateway (`CORS_ORIGINS`); empty means same-origin only. */
+    corsOrigins: string[];
+    /**
+     * Proxies whose `X-Forwarded-For` the gateway believes (`TRUSTED_PROXIES`, proxy-addr's
+     * addresses, CIDRs and `loopback` / `linklocal` / `uniquelocal`); empty trusts none.
+     */
+    trustedProxies: string[];
+    rateLimits: RateLimitSettings;
     jwt: {
         privateKey: string | null;
         privateKeyFile: string | null;
         publicKey: string | null;
         publicKeyFile: string | null;
+        /** A second public key accepted beside `publicKey` while keys rotate. */
+        previousPublicKey: string | null;
+        previousPublicKeyFile: string | null;
         issuer: string;
         audience: string;
         accessTtlSeconds: number;
@@ -59,8 +70,22 @@ export interface AgoraConfig {
     };
 }
 
-const DEFAULT_ADMIN_EMAIL = "admin@agora.local";
-const DEFAULT_ADMIN_PASSWORD = "agora-admin-change-me";
+/** Requests a client may make per window at the gateway (see lib/rate-limits.ts). */
+export interface RateLimitSettings {
+    windowSeconds: number;
+    /** Every request, per client IP. */
+    perIp: number;
+    /** Every request with a valid access token, per user. */
+    perUser: number;
+    /** Login, register, refresh and password change: their own, longer window. */
+    authWindowSeconds: number;
+    authPerIp: number;
+    /** Login, register and password change attempts per account email. */
+    authPerEmail: number;
+}
+
+export const DEFAULT_ADMIN_EMAIL = "admin@agora.local";
+export const DEFAULT_ADMIN_PASSWORD = "agora-admin-change-me";
 
 function int(value: string | undefined, fallback: number, name: string): number {
     if (value === undefined || value === "") return fallback;
@@ -73,6 +98,20 @@ function int(value: string | undefined, fallback: number, name: string): number 
 
 function text(value: string | undefined): string | null {
     return value === undefined || value.trim() === "" ? null : value;
+}
+
+function list(value: string | undefined): string[] {
+    return (value ?? "")
+        .split(",")
+        .map(item => item.trim())
+        .filter(Boolean);
+}
+
+/** A count of at least 1 (a limit of 0 would refuse everything). */
+function positive(value: string | undefined, fallback: number, name: string): number {
+    const parsed = int(value, fallback, name);
+    if (parsed < 1) throw new Error(`${name} must be at least 1, got "${value}"`);
+    return parsed;
 }
 
 function parseServices(value: string | undefined): ServiceName[] {
@@ -123,11 +162,27 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
             10,
             int(env.OUTBOX_RELAY_INTERVAL_MS, 200, "OUTBOX_RELAY_INTERVAL_MS"),
         ),
+        corsOrigins: list(env.CORS_ORIGINS),
+        trustedProxies: list(env.TRUSTED_PROXIES),
+        rateLimits: {
+            windowSeconds: positive(env.RATE_LIMIT_WINDOW_SECONDS, 60, "RATE_LIMIT_WINDOW_SECONDS"),
+            perIp: positive(env.RATE_LIMIT_PER_IP, 600, "RATE_LIMIT_PER_IP"),
+            perUser: positive(env.RATE_LIMIT_PER_USER, 300, "RATE_LIMIT_PER_USER"),
+            authWindowSeconds: positive(
+                env.RATE_LIMIT_AUTH_WINDOW_SECONDS,
+                15 * 60,
+                "RATE_LIMIT_AUTH_WINDOW_SECONDS",
+            ),
+            authPerIp: positive(env.RATE_LIMIT_AUTH_PER_IP, 100, "RATE_LIMIT_AUTH_PER_IP"),
+            authPerEmail: positive(env.RATE_LIMIT_AUTH_PER_EMAIL, 10, "RATE_LIMIT_AUTH_PER_EMAIL"),
+        },
         jwt: {
             privateKey: text(env.JWT_PRIVATE_KEY),
             privateKeyFile: text(env.JWT_PRIVATE_KEY_FILE),
             publicKey: text(env.JWT_PUBLIC_KEY),
             publicKeyFile: text(env.JWT_PUBLIC_KEY_FILE),
+            previousPublicKey: text(env.JWT_PREVIOUS_PUBLIC_KEY),
+            previousPublicKeyFile: text(env.JWT_PREVIOUS_PUBLIC_KEY_FILE),
             issuer: env.JWT_ISSUER || "agora",
             audience: env.JWT_AUDIENCE || "agora-api",
             accessTtlSeconds: int(env.JWT_ACCESS_TTL, 15 * 60, "JWT_ACCESS_TTL"),

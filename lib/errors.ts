@@ -108,6 +108,16 @@ export class FieldValidationError extends MoleculerClientError {
     }
 }
 
+/** 429: the client is over a rate limit; `data.retryAfter` (seconds) is also the `Retry-After`. */
+export class RateLimitedError extends MoleculerClientError {
+    constructor(retryAfterSeconds: number) {
+        super("Too many requests, try again later", 429, "RATE_LIMITED", {
+            retryAfter: retryAfterSeconds,
+        });
+        this.name = "RateLimitedError";
+    }
+}
+
 export class ServiceUnavailableError extends MoleculerError {
     constructor(message = "The service is unavailable, try again shortly", data?: unknown) {
         super(message, 503, "SERVICE_UNAVAILABLE", data);

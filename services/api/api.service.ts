@@ -1,8 +1,10 @@
 /**
  * api: the gateway. REST under /api (routes.ts), GraphQL at /graphql (generated from every
  * service's `graphql` definitions), health under /health. It verifies access tokens locally with
- * the public key, checks each action's `auth` level, and turns every failure into the contract's
- * error shape (contract-errors.ts). It decides no business rule.
+ * the public keys, checks each action's `auth` level, and turns every failure into the contract's
+ * error shape (contract-errors.ts). Every request gets an id (lib/request-id.ts), security headers
+ * (http-headers.ts) and counts against the rate limits shared through Redis (lib/rate-limits.ts).
+ * It decides no business rule.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -13,13 +15,22 @@ import { GraphQLError as GraphQLErrorClass, type GraphQLError } from "graphql";
 import { checkAccess, type AccessLevel } from "../../lib/access";
 import { verifyAccessToken } from "../../lib/access-token";
 import { readConfig, type AgoraConfig } from "../../lib/config";
-import { BadRequestError, UnauthorizedError } from "../../lib/errors";
+import {
+    clientIp,
+    compileTrustedProxies,
+    rateLimitSubject,
+    type ProxyTrust,
+} from "../../lib/client-ip";
+import { BadRequestError, RateLimitedError, UnauthorizedError } from "../../lib/errors";
 import { loadJwtKeys } from "../../lib/jwt-keys";
 import { readiness } from "../../lib/health";
 import { AgoraMetric, countMetric, observeMetric } from "../../lib/metrics";
+import { RateLimits, tightest, type RateLimitVerdict } from "../../lib/rate-limits";
+import { REQUEST_ID_HEADER, acceptRequestId, withRequestId } from "../../lib/request-id";
 import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
 import { checkGraphQLRequest } from "./graphql-request";
+import { corsOptions, isPlaygroundRequest, setSecurityHeaders } from "./http-headers";
 import { NoSubscriptions } from "./graphql-rules";
 import { restRoutes } from "./routes";
 
@@ -28,15 +39,34 @@ type GatewayRequest = IncomingMessage & {
     $alias?: { method: string; fullPath?: string; path: string };
     $route?: { opts?: { path?: string } };
     $ctx?: Context<unknown, RequestMeta>;
+    $params?: Record<string, unknown>;
+    /** Set for every request before it is routed (httpHandler). */
+    $requestId?: string;
+    $clientIp?: string;
+    /** The caller of the Bearer token, verified once per request (see identify). */
+    $identity?: { user: AuthUser | null; error: unknown };
+    /** The tightest rate-limit counter so far: what the RateLimit-* headers show. */
+    $rateLimit?: RateLimitVerdict;
 };
 
 interface ApiThis {
     config: AgoraConfig;
     server: import("node:http").Server;
     publicKeys: Record<string, string>;
+    rateLimits: RateLimits;
+    trustedProxies: ProxyTrust;
     broker: import("moleculer").ServiceBroker;
     logger: import("moleculer").LoggerInstance;
+    identify(req: GatewayRequest): { user: AuthUser | null; error: unknown };
     userFromRequest(req: IncomingMessage): AuthUser | null;
+    limitRequest(req: GatewayRequest, res: ServerResponse): Promise<void>;
+    limitAuthAttempt(
+        action: string | undefined,
+        params: Record<string, unknown> | undefined,
+        req: GatewayRequest,
+        res: ServerResponse,
+    ): Promise<void>;
+    applyRateLimit(req: GatewayRequest, res: ServerResponse, verdict: RateLimitVerdict): void;
     measureRequests(): void;
     sendContractError(req: IncomingMessage, res: ServerResponse, error: unknown): void;
     sendJson(res: ServerResponse, status: number, body: unknown): void;
@@ -110,6 +140,32 @@ function refuseUnparsableRequest(error: NodeJS.ErrnoException, socket: Socket): 
     );
 }
 
+/** moleculer-web's own request handler, which the service's `httpHandler` wraps. */
+const routeRequest = ApiGateway.methods!.httpHandler as (
+    req: IncomingMessage,
+    res: ServerResponse,
+    next?: unknown,
+) => Promise<unknown>;
+
+/**
+ * Actions with their own strict limit (lib/rate-limits.ts `authAttempt`), and the account email
+ * each attempt counts against: the one typed in, or the caller's own for a password change.
+ */
+const AUTH_ATTEMPTS: Record<
+    string,
+    (params: Record<string, unknown>, caller: AuthUser | null) => unknown
+> = {
+    "users.login": params => params.email,
+    "users.register": params => params.email,
+    "users.refresh": () => null,
+    "users.changePassword": (params, caller) => caller?.email,
+};
+
+/** Probes are not counted: a flood from behind one address must not get a node restarted. */
+function isHealthCheck(req: IncomingMessage): boolean {
+    return /^\/health(\/|\?|$)/.test(req.url ?? "");
+}
+
 /** A REST body is one JSON object (its fields are the action's params), never a list. */
 function requireObjectBody(req: IncomingMessage & { body?: unknown }): void {
     if (Array.isArray(req.body)) throw new BadRequestError("The body must be a JSON object");
@@ -123,7 +179,7 @@ const ApiService: ServiceSchema = {
             routeOptions: {
                 path: "/graphql",
                 authentication: true,
-                cors: { origin: "*", methods: ["GET", "POST", "OPTIONS"] },
+                cors: corsOptions(config.corsOrigins, ["GET", "POST", "OPTIONS"]),
                 bodyParsers: { json: JSON_BODY },
                 onBeforeCall(ctx: Context, route: unknown, req: IncomingMessage) {
                     requireJsonBody(req);
@@ -211,6 +267,12 @@ const ApiService: ServiceSchema = {
     settings: {
         port: config.port,
         ip: "0.0.0.0",
+        // The request's id (see httpHandler) becomes ctx.requestID, carried to every node; the
+        // client's address rides along in ctx.meta for the services' logs.
+        rootCallOptions(options: { requestID?: string; meta?: RequestMeta }, req: GatewayRequest) {
+            options.requestID = req.$requestId;
+            options.meta = { clientIp: req.$clientIp };
+        },
         // Our own error body for every failure, including moleculer-web's (see onError).
         onError(this: ApiThis, req: IncomingMessage, res: ServerResponse, error: unknown) {
             this.sendContractError(req, res, error);
@@ -226,18 +288,25 @@ const ApiService: ServiceSchema = {
                 authentication: true,
                 authorization: true,
                 bodyParsers: { json: JSON_BODY, urlencoded: false },
-                cors: { origin: "*", methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"] },
-                onBeforeCall(
+                cors: corsOptions(config.corsOrigins, [
+                    "GET",
+                    "POST",
+                    "PATCH",
+                    "DELETE",
+                    "OPTIONS",
+                ]),
+                async onBeforeCall(
                     this: ApiThis,
                     ctx: Context<unknown, RequestMeta>,
                     route: unknown,
-                    req: IncomingMessage,
+                    req: GatewayRequest,
+                    res: ServerResponse,
                 ) {
                     requireJsonBody(req);
                     requireObjectBody(req);
                     const key = req.headers["idempotency-key"];
                     if (typeof key === "string") ctx.meta.idempotencyKey = key;
-                    ctx.meta.clientIp = req.socket.remoteAddress;
+                    await this.limitAuthAttempt(req.$action?.name, req.$params, req, res);
                 },
                 onAfterCall(
                     ctx: Context<unknown, RequestMeta & { $location?: string }>,
@@ -291,9 +360,95 @@ const ApiService: ServiceSchema = {
 
     // --- Methods ---
     methods: {
+        /**
+         * Every HTTP request, before moleculer-web routes it: its id (answered in X-Request-Id and
+         * put on every log line of the request), the security headers, and the per-IP and
+         * per-user rate limits.
+         */
+        httpHandler(
+            this: ApiThis,
+            req: GatewayRequest,
+            res: ServerResponse,
+            next?: unknown,
+        ): Promise<unknown> {
+            const requestId = acceptRequestId(req.headers["x-request-id"]);
+            req.$requestId = requestId;
+            req.$clientIp = clientIp(req, this.trustedProxies);
+            res.setHeader(REQUEST_ID_HEADER, requestId);
+            setSecurityHeaders(req, res, !this.config.production && isPlaygroundRequest(req));
+            return withRequestId(requestId, async () => {
+                try {
+                    if (!isHealthCheck(req)) await this.limitRequest(req, res);
+                } catch (error) {
+                    this.sendContractError(req, res, error);
+                    return;
+                }
+                return routeRequest.call(this, req, res, next);
+            });
+        },
+
         /** moleculer-web hook: who is calling, from a locally verified Bearer token. */
-        authenticate(this: ApiThis, ctx: Context, route: unknown, req: IncomingMessage) {
-            return this.userFromRequest(req);
+        authenticate(this: ApiThis, ctx: Context, route: unknown, req: GatewayRequest) {
+            const { user, error } = this.identify(req);
+            if (error) throw error;
+            return user;
+        },
+
+        /** The token's caller, or why the token is refused; verified once however often asked. */
+        identify(this: ApiThis, req: GatewayRequest) {
+            if (!req.$identity) {
+                try {
+                    req.$identity = { user: this.userFromRequest(req), error: null };
+                } catch (error) {
+                    req.$identity = { user: null, error };
+                }
+            }
+            return req.$identity;
+        },
+
+        /** One request of a client, and of its user when the token is valid (else only the IP). */
+        async limitRequest(this: ApiThis, req: GatewayRequest, res: ServerResponse) {
+            const { user } = this.identify(req);
+            const subject = rateLimitSubject(req.$clientIp ?? "unknown");
+            this.applyRateLimit(req, res, await this.rateLimits.request(subject, user?.id ?? null));
+        },
+
+        /** One attempt at a credential action (AUTH_ATTEMPTS); other actions pass untouched. */
+        async limitAuthAttempt(
+            this: ApiThis,
+            action: string | undefined,
+            params: Record<string, unknown> | undefined,
+            req: GatewayRequest,
+            res: ServerResponse,
+        ) {
+            const account = action ? AUTH_ATTEMPTS[action] : undefined;
+            if (!account) return;
+            const email = account(params ?? {}, this.identify(req).user);
+            const verdict = await this.rateLimits.authAttempt(
+                rateLimitSubject(req.$clientIp ?? "unknown"),
+                typeof email === "string" && email.trim() ? email : null,
+            );
+            this.applyRateLimit(req, res, verdict);
+        },
+
+        /** The RateLimit-* headers of the tightest counter so far; over a limit, 429. */
+        applyRateLimit(
+            this: ApiThis,
+            req: GatewayRequest,
+            res: ServerResponse,
+            verdict: RateLimitVerdict,
+        ) {
+            const shown = req.$rateLimit ? tightest([req.$rateLimit, verdict]) : verdict;
+            req.$rateLimit = shown;
+            if (!res.headersSent) {
+                res.setHeader("RateLimit-Limit", String(shown.limit));
+                res.setHeader("RateLimit-Remaining", String(shown.remaining));
+                res.setHeader("RateLimit-Reset", String(shown.resetSeconds));
+            }
+            if (verdict.limited) {
+                if (!res.headersSent) res.setHeader("Retry-After", String(verdict.resetSeconds));
+                throw new RateLimitedError(verdict.resetSeconds);
+            }
         },
 
         /** moleculer-web hook: the action's `auth` level, checked before the call leaves the gateway. */
@@ -317,14 +472,15 @@ const ApiService: ServiceSchema = {
 
         /**
          * moleculer-apollo-server hook, run before every resolver's call: flattens the `input`
-         * argument into the action's params (REST and GraphQL share one params shape) and applies
-         * the action's `auth` level first, so GraphQL answers 401/403 before validation, like REST.
+         * argument into the action's params (REST and GraphQL share one params shape), counts a
+         * credential action against its strict limit, and applies the action's `auth` level
+         * first, so GraphQL answers 429 and 401/403 before validation, like REST.
          */
-        prepareContextParams(
+        async prepareContextParams(
             this: ApiThis,
             params: Record<string, unknown>,
             actionName: string,
-            context: { ctx: Context<unknown, RequestMeta> },
+            context: { ctx: Context<{ req: GatewayRequest; res: ServerResponse }, RequestMeta> },
         ) {
             const registry = this.broker.registry as unknown as {
                 getActionEndpoints(
@@ -332,9 +488,15 @@ const ApiService: ServiceSchema = {
                 ): { endpoints: { action: { auth?: AccessLevel } }[] } | undefined;
             };
             const action = registry.getActionEndpoints(actionName)?.endpoints[0]?.action;
-            checkAccess(action?.auth, context.ctx.meta.user);
             const { input, ...rest } = params;
-            return input && typeof input === "object" ? { ...(input as object), ...rest } : params;
+            const merged =
+                input && typeof input === "object"
+                    ? { ...(input as Record<string, unknown>), ...rest }
+                    : params;
+            const { req, res } = context.ctx.params;
+            await this.limitAuthAttempt(actionName, merged, req, res);
+            checkAccess(action?.auth, context.ctx.meta.user);
+            return merged;
         },
 
         sendContractError(
@@ -388,11 +550,26 @@ const ApiService: ServiceSchema = {
                 `No JWT keys in the environment: using the generated pair under ${self.config.dataDir}/jwt.`,
             );
         }
-        self.publicKeys = { [keys.keyId]: keys.publicKey };
+        self.publicKeys = keys.verificationKeys;
+        self.trustedProxies = compileTrustedProxies(self.config.trustedProxies);
+        self.rateLimits = RateLimits.create(self.config, self.logger);
+        if (!self.rateLimits.shared && self.config.transporter) {
+            self.logger.warn(
+                "CACHER is not set: each gateway node counts rate limits on its own (set CACHER=redis://… to share them).",
+            );
+        }
         self.measureRequests();
         self.server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) =>
             refuseUnparsableRequest(error, socket),
         );
+    },
+
+    async started() {
+        await (this as unknown as ApiThis).rateLimits.ready();
+    },
+
+    stopped() {
+        (this as unknown as ApiThis).rateLimits.close();
     },
 };
 

@@ -30,14 +30,11 @@ import {
     type HttpCall,
 } from "../support/bad-input-corpus";
 import { http } from "../support/http";
+import { rsaKeyPair } from "../support/keys";
 
 jest.setTimeout(120_000);
 
-const keys = crypto.generateKeyPairSync("rsa", {
-    modulusLength: 2048,
-    publicKeyEncoding: { type: "spki", format: "pem" },
-    privateKeyEncoding: { type: "pkcs8", format: "pem" },
-});
+const keys = rsaKeyPair();
 
 let cluster: Cluster;
 let fx: Fixtures;

@@ -123,6 +123,21 @@ describe("REST", () => {
         expect(find.status).toBe(422);
     });
 
+    it("allows no other origin when CORS_ORIGINS is unset: no CORS headers, same-origin only", async () => {
+        const headers = {
+            Origin: "https://elsewhere.example",
+            "Access-Control-Request-Method": "POST",
+        };
+        for (const path of ["/api/products", "/graphql"]) {
+            const answer = await http(base, "OPTIONS", path, { headers });
+            expect(answer.headers.get("access-control-allow-origin")).toBeNull();
+            expect(answer.headers.get("access-control-allow-methods")).toBeNull();
+        }
+        const read = await http(base, "GET", "/api/products", { headers });
+        expect(read.status).toBe(200);
+        expect(read.headers.get("access-control-allow-origin")).toBeNull();
+    });
+
     it("serves health", async () => {
         expect(await http(base, "GET", "/health/live")).toMatchObject({ status: 200 });
         expect(await http(base, "GET", "/health/ready")).toMatchObject({

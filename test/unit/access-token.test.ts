@@ -7,14 +7,12 @@ import { readConfig } from "../../lib/config";
 import { keyIdOf, type JwtKeys } from "../../lib/jwt-keys";
 import { signAccessToken, verifyAccessToken } from "../../lib/access-token";
 import type { AuthUser } from "../../types";
+import { rsaKeyPair } from "../support/keys";
 
 function rsaKeys(): JwtKeys {
-    const pair = crypto.generateKeyPairSync("rsa", {
-        modulusLength: 2048,
-        publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-    });
-    return { ...pair, keyId: keyIdOf(pair.publicKey), generated: false };
+    const pair = rsaKeyPair();
+    const keyId = keyIdOf(pair.publicKey);
+    return { ...pair, keyId, verificationKeys: { [keyId]: pair.publicKey }, generated: false };
 }
 
 const config = readConfig({});
@@ -138,6 +136,51 @@ describe("signAccessToken and verifyAccessToken", () => {
         expect(() =>
             verifyAccessToken(`${header}.${payload}.${signature}`, publicKeys, config),
         ).toThrow(expect.objectContaining(invalid));
+    });
+
+    it.each(["RS384", "RS512", "PS256"] as const)(
+        "refuses %s, even signed with our own private key",
+        algorithm => {
+            const token = forge(keys.privateKey!, { algorithm });
+            expect(() => verifyAccessToken(token, publicKeys, config)).toThrow(
+                expect.objectContaining(invalid),
+            );
+        },
+    );
+
+    it("refuses ES256 signed with an EC key under our kid", () => {
+        const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" });
+        const token = forge(ec.privateKey, { algorithm: "ES256" });
+        expect(() => verifyAccessToken(token, publicKeys, config)).toThrow(
+            expect.objectContaining(invalid),
+        );
+    });
+
+    it("refuses a well-signed token without an expiry, an issuer or an audience", () => {
+        const claims = { sub: user.id, email: user.email, role: user.role, sid: user.sessionId };
+        const complete = { iss: config.jwt.issuer, aud: config.jwt.audience };
+        const exp = Math.floor(Date.now() / 1000) + 60;
+        const sign = (payload: object) =>
+            jwt.sign(payload, keys.privateKey!, { algorithm: "RS256", keyid: keys.keyId });
+        for (const token of [
+            sign({ ...claims, ...complete }),
+            sign({ ...claims, aud: config.jwt.audience, exp }),
+            sign({ ...claims, iss: config.jwt.issuer, exp }),
+        ]) {
+            expect(() => verifyAccessToken(token, publicKeys, config)).toThrow(
+                expect.objectContaining(invalid),
+            );
+        }
+        expect(
+            verifyAccessToken(sign({ ...claims, ...complete, exp }), publicKeys, config),
+        ).toEqual(user);
+    });
+
+    it("refuses a token that is not valid yet", () => {
+        const token = forge(keys.privateKey!, { algorithm: "RS256", notBefore: 60 });
+        expect(() => verifyAccessToken(token, publicKeys, config)).toThrow(
+            expect.objectContaining(invalid),
+        );
     });
 
     it("refuses a token for another issuer or audience", () => {

@@ -78,6 +78,19 @@ const VARIABLES: Record<string, Rule> = {
     JWT_PUBLIC_KEY_FILE: { kinds: KINDS, same: true },
     JWT_PRIVATE_KEY: { kinds: [] },
     JWT_PUBLIC_KEY: { kinds: [] },
+    // Only while keys rotate (docs/operations.md): the operator adds it to the gateways.
+    JWT_PREVIOUS_PUBLIC_KEY: { kinds: [] },
+    JWT_PREVIOUS_PUBLIC_KEY_FILE: { kinds: [] },
+    // The gateway's: browsers' origins, the proxies in front of it, and its rate limits (the
+    // counters are shared through CACHER's Redis, so every gateway must count alike).
+    CORS_ORIGINS: { kinds: ["api"], mayBeEmpty: true },
+    TRUSTED_PROXIES: { kinds: ["api"], mayBeEmpty: true },
+    RATE_LIMIT_WINDOW_SECONDS: { kinds: ["api"], mayBeEmpty: true },
+    RATE_LIMIT_PER_IP: { kinds: ["api"], mayBeEmpty: true },
+    RATE_LIMIT_PER_USER: { kinds: ["api"], mayBeEmpty: true },
+    RATE_LIMIT_AUTH_WINDOW_SECONDS: { kinds: ["api"], mayBeEmpty: true },
+    RATE_LIMIT_AUTH_PER_IP: { kinds: ["api"], mayBeEmpty: true },
+    RATE_LIMIT_AUTH_PER_EMAIL: { kinds: ["api"], mayBeEmpty: true },
     // Users sign with them and the gateway checks them: one value for all.
     JWT_ISSUER: { kinds: KINDS, mayBeEmpty: true, same: true },
     JWT_AUDIENCE: { kinds: KINDS, mayBeEmpty: true, same: true },
