@@ -28,7 +28,14 @@ function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
             nats: {
                 url: config.transporter,
                 // Bounded streams, set when they are created (channels #85: not updated later).
-                streamConfig: { max_age: 7 * DAY_NS, max_msgs: 1_000_000, max_bytes: 1024 ** 3 },
+                // JetStream reserves max_bytes on the server for every stream (8 per namespace),
+                // so it is sized for the events (~0.5 KB each), not generously: 1 GiB each made a
+                // server holding a few namespaces refuse new streams.
+                streamConfig: {
+                    max_age: 7 * DAY_NS,
+                    max_msgs: 1_000_000,
+                    max_bytes: 256 * 1024 ** 2,
+                },
                 // A new consumer group starts from what the stream still holds, not "new only":
                 // processed_events absorbs what it has already seen.
                 consumerOptions: { config: { deliver_policy: "all" } },
