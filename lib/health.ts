@@ -1,8 +1,10 @@
 /**
  * Liveness and readiness of a node. Ready means: the broker has started every local service, the
  * transporter is connected (when there is one), and every local service with a database has run
- * its migrations and answers `SELECT 1`.
- * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`.
+ * its migrations and answers `SELECT 1`. A node whose database is down (at start or later) stays
+ * alive and answers "not ready" with the reason, while the adapter keeps reconnecting.
+ * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`, from before
+ * the broker starts.
  */
 import http from "node:http";
 import type { Service, ServiceBroker } from "moleculer";
@@ -36,7 +38,8 @@ export async function readiness(broker: ServiceBroker): Promise<Readiness> {
                 const ok = await withTimeout(service.checkDatabase!());
                 checks[`database:${service.name}`] = ok ? "ok" : "migrating";
             } catch (error) {
-                checks[`database:${service.name}`] = (error as Error).message;
+                // Not reached yet, or lost: e.g. "unavailable: connect ECONNREFUSED 10.0.0.5:5432".
+                checks[`database:${service.name}`] = `unavailable: ${(error as Error).message}`;
             }
         }),
     );
