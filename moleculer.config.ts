@@ -9,6 +9,7 @@ import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
 import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
 import { AgoraValidator } from "./lib/validator";
+import { CacheMetricsMiddleware } from "./lib/metrics";
 
 /** ioredis options for a `redis://[:password@]host:port[/db]` URL, failing fast when down. */
 function redisOptions(url: string) {
@@ -167,6 +168,10 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         dependencyInterval: 1000,
         dependencyTimeout: 0,
         hotReload: false,
+        // Middlewares of `middlewares` sit inside the built-in ones; this one must wrap the cacher.
+        created(broker) {
+            if (broker.isMetricsEnabled()) broker.middlewares.add(CacheMetricsMiddleware);
+        },
         middlewares: [
             // Enforces each action's `auth` level on the node that runs it.
             AccessMiddleware,

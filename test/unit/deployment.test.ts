@@ -725,6 +725,8 @@ describe("Prometheus and Grafana (deploy/)", () => {
             /circuit breaker/i,
             /cache hit ratio/i,
             /orders placed/i,
+            /orders by status/i,
+            /outbox/i,
             /nodes online/i,
         ]) {
             expect(titles).toMatch(wanted);
