@@ -58,6 +58,32 @@ function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
     };
 }
 
+function tracingOptions(config: AgoraConfig): BrokerOptions["tracing"] {
+    if (config.tracing === "off") return { enabled: false };
+    const exporter =
+        config.tracing === "zipkin"
+            ? {
+                  type: "Zipkin",
+                  options: {
+                      baseURL: config.zipkinUrl,
+                      // Spans are batched and sent every few seconds.
+                      interval: 2,
+                      payloadOptions: { debug: false, shared: false },
+                      defaultTags: { namespace: config.namespace },
+                  },
+              }
+            : { type: "Console", options: { colors: true, width: 100, gaugeWidth: 40 } };
+    return {
+        enabled: true,
+        exporter: [exporter],
+        // Every request is traced: Agora's volume is far below where sampling matters.
+        sampling: { rate: 1.0 },
+        events: true,
+        // Stack traces of errors in spans, except in production (they name files and lines).
+        stackTrace: !config.production,
+    };
+}
+
 export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerOptions {
     return {
         // Nodes only see each other inside one namespace: tests use a random one per run.
@@ -161,7 +187,9 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
                 },
             ],
         },
-        tracing: { enabled: false },
+        // Spans of every action and event: Zipkin (or Jaeger's Zipkin endpoint) when ZIPKIN_URL is
+        // set, a console tree per request in development, none otherwise (TRACING overrides).
+        tracing: tracingOptions(config),
 
         internalServices: true,
         internalMiddlewares: true,

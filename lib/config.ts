@@ -47,6 +47,10 @@ export interface AgoraConfig {
     idempotencyTtlMs: number;
     /** How often each node's outbox relay looks for unsent events (ms). */
     outboxRelayIntervalMs: number;
+    /** Where spans go (`TRACING`): Zipkin when `ZIPKIN_URL` is set, the console in development. */
+    tracing: TracingExporter;
+    /** `ZIPKIN_URL`, e.g. `http://zipkin:9411`: the Zipkin (or Jaeger) server spans are sent to. */
+    zipkinUrl: string | null;
     jwt: {
         privateKey: string | null;
         privateKeyFile: string | null;
@@ -57,6 +61,23 @@ export interface AgoraConfig {
         accessTtlSeconds: number;
         refreshTtlSeconds: number;
     };
+}
+
+export const TRACING_EXPORTERS = ["console", "zipkin", "off"] as const;
+export type TracingExporter = (typeof TRACING_EXPORTERS)[number];
+
+function parseTracing(value: string | undefined, zipkinUrl: string | null, nodeEnv: string) {
+    const fallback: TracingExporter = zipkinUrl
+        ? "zipkin"
+        : nodeEnv === "development"
+          ? "console"
+          : "off";
+    const tracing = (text(value) ?? fallback) as TracingExporter;
+    if (!TRACING_EXPORTERS.includes(tracing)) {
+        throw new Error(`TRACING must be one of ${TRACING_EXPORTERS.join(", ")}, got "${value}"`);
+    }
+    if (tracing === "zipkin" && !zipkinUrl) throw new Error("TRACING=zipkin needs ZIPKIN_URL");
+    return tracing;
 }
 
 const DEFAULT_ADMIN_EMAIL = "admin@agora.local";
@@ -94,6 +115,7 @@ function parseServices(value: string | undefined): ServiceName[] {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
     const nodeEnv = env.NODE_ENV || "development";
     const dataDir = path.resolve(env.DATA_DIR || ".data");
+    const zipkinUrl = text(env.ZIPKIN_URL);
     return {
         services: parseServices(env.SERVICES),
         transporter: text(env.TRANSPORTER),
@@ -123,6 +145,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
             10,
             int(env.OUTBOX_RELAY_INTERVAL_MS, 200, "OUTBOX_RELAY_INTERVAL_MS"),
         ),
+        tracing: parseTracing(env.TRACING, zipkinUrl, nodeEnv),
+        zipkinUrl,
         jwt: {
             privateKey: text(env.JWT_PRIVATE_KEY),
             privateKeyFile: text(env.JWT_PRIVATE_KEY_FILE),
