@@ -10,6 +10,8 @@ import { AccessMiddleware } from "./lib/access";
 import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
 import { AgoraValidator } from "./lib/validator";
 import { CacheMetricsMiddleware } from "./lib/metrics";
+import { trackAnnouncements } from "./lib/health";
+import { replCommands } from "./lib/repl-commands";
 
 /** ioredis options for a `redis://[:password@]host:port[/db]` URL, failing fast when down. */
 function redisOptions(url: string) {
@@ -196,8 +198,10 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         dependencyInterval: 1000,
         dependencyTimeout: 0,
         hotReload: false,
-        // Middlewares of `middlewares` sit inside the built-in ones; this one must wrap the cacher.
         created(broker) {
+            // Readiness waits until the cluster knows this node's services (lib/health.ts).
+            trackAnnouncements(broker);
+            // Middlewares of `middlewares` sit inside the built-in ones; this one must wrap the cacher.
             if (broker.isMetricsEnabled()) broker.middlewares.add(CacheMetricsMiddleware);
         },
         middlewares: [
@@ -214,7 +218,8 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
                 context: false,
             }) as unknown as Middleware,
         ],
-        replCommands: null,
+        // The operator's commands of `npm run repl` (bin/repl.ts), beside moleculer-repl's own.
+        replCommands,
         skipProcessEventRegistration: false,
         maxSafeObjectSize: null as unknown as number,
     };
