@@ -21,6 +21,7 @@ import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
 import { checkGraphQLRequest } from "./graphql-request";
 import { NoSubscriptions } from "./graphql-rules";
+import { openApiRoute } from "./openapi";
 import { restRoutes } from "./routes";
 
 type GatewayRequest = IncomingMessage & {
@@ -253,6 +254,8 @@ const ApiService: ServiceSchema = {
                     return ctx.meta.$statusCode === 204 ? null : data;
                 },
             },
+            // GET /api/openapi.json and the reference page /api/docs (openapi.ts).
+            openApiRoute("/api"),
             {
                 path: "/health",
                 mappingPolicy: "restrict",
