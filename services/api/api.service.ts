@@ -21,7 +21,7 @@ import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
 import { checkGraphQLRequest } from "./graphql-request";
 import { NoSubscriptions } from "./graphql-rules";
-import { openApiRoute } from "./openapi";
+import { openApiRoutes } from "./openapi";
 import { restRoutes } from "./routes";
 
 type GatewayRequest = IncomingMessage & {
@@ -255,7 +255,7 @@ const ApiService: ServiceSchema = {
                 },
             },
             // GET /api/openapi.json and the reference page /api/docs (openapi.ts).
-            openApiRoute("/api"),
+            ...openApiRoutes("/api"),
             {
                 path: "/health",
                 mappingPolicy: "restrict",

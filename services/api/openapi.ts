@@ -467,29 +467,36 @@ interface ContractErrorSender {
 const REST_SERVICES = [UsersService, ProductsService, OrdersService] as unknown as ServiceSchema[];
 
 /**
- * The gateway route of the documentation: `GET <basePath>/openapi.json`, `GET <basePath>/docs`
- * and its assets. The document is built once, on the first request.
+ * The gateway routes of the documentation: `GET <basePath>/openapi.json`, and the page
+ * `GET <basePath>/docs` with its assets. Each has a path of its own: moleculer-web replaces a
+ * route by another of the same path, so they can't share the REST route's. The document is built
+ * once, on the first request.
  */
-export function openApiRoute(basePath: string, services: ServiceSchema[] = REST_SERVICES) {
+export function openApiRoutes(basePath: string, services: ServiceSchema[] = REST_SERVICES) {
     let document: string | null = null;
     const docsPath = `${basePath}/docs`;
     const documentUrl = `${basePath}/openapi.json`;
-    return {
-        path: basePath,
+    const route = (routePath: string, aliases: Record<string, unknown>) => ({
+        path: routePath,
         mappingPolicy: "restrict",
         authentication: false,
         authorization: false,
-        aliases: {
-            "GET /openapi.json"(req: IncomingMessage, res: ServerResponse) {
+        aliases,
+    });
+    return [
+        route(documentUrl, {
+            "GET /"(req: IncomingMessage, res: ServerResponse) {
                 document ??= JSON.stringify(
                     buildOpenApi({ basePath, version: packageVersion(), services }),
                 );
                 send(res, 200, "application/json; charset=utf-8", document);
             },
-            "GET /docs"(req: IncomingMessage, res: ServerResponse) {
+        }),
+        route(docsPath, {
+            "GET /"(req: IncomingMessage, res: ServerResponse) {
                 send(res, 200, "text/html; charset=utf-8", swaggerPage(docsPath));
             },
-            "GET /docs/:asset"(
+            "GET /:asset"(
                 this: ContractErrorSender,
                 req: IncomingMessage & { $params?: { asset?: string } },
                 res: ServerResponse,
@@ -502,13 +509,9 @@ export function openApiRoute(basePath: string, services: ServiceSchema[] = REST_
                 if (!SWAGGER_ASSETS[asset]) {
                     return this.sendContractError(req, res, new NotFoundError("Asset", asset));
                 }
-                send(
-                    res,
-                    200,
-                    SWAGGER_ASSETS[asset],
-                    fs.readFileSync(path.join(SWAGGER_UI_DIR, asset)),
-                );
+                const file = fs.readFileSync(path.join(SWAGGER_UI_DIR, asset));
+                send(res, 200, SWAGGER_ASSETS[asset], file);
             },
-        },
-    };
+        }),
+    ];
 }
