@@ -78,7 +78,7 @@ function tracingOptions(config: AgoraConfig): BrokerOptions["tracing"] {
     return {
         enabled: true,
         exporter: [exporter],
-        // Every request is traced: Agora's volume is far below where sampling matters.
+        // Every request is traced; lower the rate if the volume of spans ever costs too much.
         sampling: { rate: 1.0 },
         events: true,
         // Stack traces of errors in spans, except in production (they name files and lines).
