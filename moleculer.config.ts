@@ -11,6 +11,9 @@ import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
 import { redisOptions } from "./lib/redis-options";
 import { RequestIdMiddleware, jsonLogFormatter, shortLogFormatter } from "./lib/request-id";
 import { AgoraValidator } from "./lib/validator";
+import { CacheMetricsMiddleware } from "./lib/metrics";
+import { trackAnnouncements } from "./lib/health";
+import { replCommands } from "./lib/repl-commands";
 
 type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
 
@@ -45,6 +48,32 @@ function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
             maxRetries: 5,
             deadLettering: { enabled: true, queueName: "DEAD_LETTER" },
         },
+    };
+}
+
+function tracingOptions(config: AgoraConfig): BrokerOptions["tracing"] {
+    if (config.tracing === "off") return { enabled: false };
+    const exporter =
+        config.tracing === "zipkin"
+            ? {
+                  type: "Zipkin",
+                  options: {
+                      baseURL: config.zipkinUrl,
+                      // Spans are batched and sent every few seconds.
+                      interval: 2,
+                      payloadOptions: { debug: false, shared: false },
+                      defaultTags: { namespace: config.namespace },
+                  },
+              }
+            : { type: "Console", options: { colors: true, width: 100, gaugeWidth: 40 } };
+    return {
+        enabled: true,
+        exporter: [exporter],
+        // Every request is traced; lower the rate if the volume of spans ever costs too much.
+        sampling: { rate: 1.0 },
+        events: true,
+        // Stack traces of errors in spans, except in production (they name files and lines).
+        stackTrace: !config.production,
     };
 }
 
@@ -152,13 +181,21 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
                 },
             ],
         },
-        tracing: { enabled: false },
+        // Spans of every action and event: Zipkin (or Jaeger's Zipkin endpoint) when ZIPKIN_URL is
+        // set, a console tree per request in development, none otherwise (TRACING overrides).
+        tracing: tracingOptions(config),
 
         internalServices: true,
         internalMiddlewares: true,
         dependencyInterval: 1000,
         dependencyTimeout: 0,
         hotReload: false,
+        created(broker) {
+            // Readiness waits until the cluster knows this node's services (lib/health.ts).
+            trackAnnouncements(broker);
+            // Middlewares of `middlewares` sit inside the built-in ones; this one must wrap the cacher.
+            if (broker.isMetricsEnabled()) broker.middlewares.add(CacheMetricsMiddleware);
+        },
         middlewares: [
             // Handlers run under their request's id, so their log lines carry it.
             RequestIdMiddleware,
@@ -175,7 +212,8 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
                 context: false,
             }) as unknown as Middleware,
         ],
-        replCommands: null,
+        // The operator's commands of `npm run repl` (bin/repl.ts), beside moleculer-repl's own.
+        replCommands,
         skipProcessEventRegistration: false,
         maxSafeObjectSize: null as unknown as number,
     };

@@ -67,6 +67,9 @@ function printBanner(
     if (config.services.includes("api")) {
         lines.push(`  REST     http://localhost:${config.port}/api`);
         lines.push(`  GraphQL  http://localhost:${config.port}/graphql (playground in a browser)`);
+        lines.push(
+            `  API docs http://localhost:${config.port}/api/docs (OpenAPI: /api/openapi.json)`,
+        );
         lines.push(`  Health   http://localhost:${config.port}/health/ready`);
     }
     if (config.metricsPort > 0)

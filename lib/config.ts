@@ -55,6 +55,10 @@ export interface AgoraConfig {
      */
     trustedProxies: string[];
     rateLimits: RateLimitSettings;
+    /** Where spans go (`TRACING`): Zipkin when `ZIPKIN_URL` is set, the console in development. */
+    tracing: TracingExporter;
+    /** `ZIPKIN_URL`, e.g. `http://zipkin:9411`: the Zipkin (or Jaeger) server spans are sent to. */
+    zipkinUrl: string | null;
     jwt: {
         privateKey: string | null;
         privateKeyFile: string | null;
@@ -86,6 +90,22 @@ export interface RateLimitSettings {
 
 export const DEFAULT_ADMIN_EMAIL = "admin@agora.local";
 export const DEFAULT_ADMIN_PASSWORD = "agora-admin-change-me";
+export const TRACING_EXPORTERS = ["console", "zipkin", "off"] as const;
+export type TracingExporter = (typeof TRACING_EXPORTERS)[number];
+
+function parseTracing(value: string | undefined, zipkinUrl: string | null, nodeEnv: string) {
+    const fallback: TracingExporter = zipkinUrl
+        ? "zipkin"
+        : nodeEnv === "development"
+          ? "console"
+          : "off";
+    const tracing = (text(value) ?? fallback) as TracingExporter;
+    if (!TRACING_EXPORTERS.includes(tracing)) {
+        throw new Error(`TRACING must be one of ${TRACING_EXPORTERS.join(", ")}, got "${value}"`);
+    }
+    if (tracing === "zipkin" && !zipkinUrl) throw new Error("TRACING=zipkin needs ZIPKIN_URL");
+    return tracing;
+}
 
 function int(value: string | undefined, fallback: number, name: string): number {
     if (value === undefined || value === "") return fallback;
@@ -133,6 +153,7 @@ function parseServices(value: string | undefined): ServiceName[] {
 export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
     const nodeEnv = env.NODE_ENV || "development";
     const dataDir = path.resolve(env.DATA_DIR || ".data");
+    const zipkinUrl = text(env.ZIPKIN_URL);
     return {
         services: parseServices(env.SERVICES),
         transporter: text(env.TRANSPORTER),
@@ -176,6 +197,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
             authPerIp: positive(env.RATE_LIMIT_AUTH_PER_IP, 100, "RATE_LIMIT_AUTH_PER_IP"),
             authPerEmail: positive(env.RATE_LIMIT_AUTH_PER_EMAIL, 10, "RATE_LIMIT_AUTH_PER_EMAIL"),
         },
+        tracing: parseTracing(env.TRACING, zipkinUrl, nodeEnv),
+        zipkinUrl,
         jwt: {
             privateKey: text(env.JWT_PRIVATE_KEY),
             privateKeyFile: text(env.JWT_PRIVATE_KEY_FILE),

@@ -1,8 +1,11 @@
 /**
  * Liveness and readiness of a node. Ready means: the broker has started every local service, the
- * transporter is connected (when there is one), and every local service with a database has run
- * its migrations and answers `SELECT 1`.
- * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`.
+ * transporter is connected (when there is one) and the cluster has been told about this node's
+ * services, and every local service with a database has run
+ * its migrations and answers `SELECT 1`. A node whose database is down (at start or later) stays
+ * alive and answers "not ready" with the reason, while the adapter keeps reconnecting.
+ * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`, from before
+ * the broker starts.
  */
 import http from "node:http";
 import type { Service, ServiceBroker } from "moleculer";
@@ -23,10 +26,40 @@ function withTimeout<T>(promise: Promise<T>): Promise<T> {
     ]);
 }
 
+/** Brokers whose services the cluster knows: they have announced them since they started. */
+const announced = new WeakSet<ServiceBroker>();
+
+interface Discoverer {
+    sendLocalNodeInfo(nodeID?: string): Promise<unknown>;
+}
+
+/**
+ * Moleculer announces a node's services (its INFO packet, and with `disableBalancer` its NATS
+ * queue-group subscriptions) about a second after the last one has started, not when the broker
+ * says it started: until then calls to them go nowhere and time out. This records that moment,
+ * for the transporter check. Called once per broker, when it is created (moleculer.config.ts).
+ */
+export function trackAnnouncements(broker: ServiceBroker): void {
+    const discoverer = (broker.registry as unknown as { discoverer: Discoverer }).discoverer;
+    const send = discoverer.sendLocalNodeInfo.bind(discoverer);
+    discoverer.sendLocalNodeInfo = (nodeID?: string) =>
+        send(nodeID).then(result => {
+            // A broadcast (no nodeID) after the start announces every local service.
+            if (!nodeID && broker.started) announced.add(broker);
+            return result;
+        });
+    broker.localBus.on("$broker.stopped", () => announced.delete(broker));
+}
+
+function transporterCheck(broker: ServiceBroker): string {
+    if (!broker.transit!.connected) return "disconnected";
+    return announced.has(broker) ? "ok" : "announcing";
+}
+
 export async function readiness(broker: ServiceBroker): Promise<Readiness> {
     // Every local service has finished starting (migrations, seeds) and none is stopping.
     const checks: Record<string, string> = { broker: broker.started ? "ok" : "starting" };
-    if (broker.transit) checks.transporter = broker.transit.connected ? "ok" : "disconnected";
+    if (broker.transit) checks.transporter = transporterCheck(broker);
     const withDatabase = (
         broker.services as (Service & { checkDatabase?: () => Promise<boolean> })[]
     ).filter(service => typeof service.checkDatabase === "function");
@@ -36,7 +69,8 @@ export async function readiness(broker: ServiceBroker): Promise<Readiness> {
                 const ok = await withTimeout(service.checkDatabase!());
                 checks[`database:${service.name}`] = ok ? "ok" : "migrating";
             } catch (error) {
-                checks[`database:${service.name}`] = (error as Error).message;
+                // Not reached yet, or lost: e.g. "unavailable: connect ECONNREFUSED 10.0.0.5:5432".
+                checks[`database:${service.name}`] = `unavailable: ${(error as Error).message}`;
             }
         }),
     );

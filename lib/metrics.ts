@@ -3,7 +3,7 @@
  * breaker, cacher hits and misses, transporter, process). Names use Moleculer's dotted style; the
  * Prometheus reporter exports `agora.http.requests.total` as `agora_http_requests_total`.
  */
-import type { ServiceBroker } from "moleculer";
+import type { ActionSchema, Context, Middleware, ServiceBroker } from "moleculer";
 
 export const AgoraMetric = {
     /** Gateway answers, by method, route template and status. */
@@ -16,6 +16,14 @@ export const AgoraMetric = {
     OrdersSettled: "agora.orders.settled.total",
     /** Reservations refused because some line was short. */
     ReservationShortfalls: "agora.inventory.reservation.shortfalls.total",
+    /** Lookups of cached actions on the node that runs them, by action and result: hit, miss. */
+    CacheLookups: "agora.cache.lookups.total",
+    /** Orders in each status now, sampled from the orders schema by every orders node. */
+    OrdersByStatus: "agora.orders.by.status",
+    /** Durable events not yet relayed, per service (its outbox), sampled by every node of it. */
+    OutboxUnsent: "agora.outbox.unsent.events",
+    /** Age of the oldest event not yet relayed (0 when none), per service. */
+    OutboxOldestAge: "agora.outbox.oldest.unsent.age.seconds",
 } as const;
 
 const DEFINITIONS = [
@@ -51,6 +59,31 @@ const DEFINITIONS = [
         labelNames: [],
         description: "Stock reservations refused for a short line",
     },
+    {
+        name: AgoraMetric.CacheLookups,
+        type: "counter",
+        labelNames: ["action", "result"],
+        description: "Cached action calls answered from the cache (hit) or by the handler (miss)",
+    },
+    {
+        name: AgoraMetric.OrdersByStatus,
+        type: "gauge",
+        labelNames: ["status"],
+        description: "Orders in each status",
+    },
+    {
+        name: AgoraMetric.OutboxUnsent,
+        type: "gauge",
+        labelNames: ["service"],
+        description: "Durable events in the outbox not yet relayed",
+    },
+    {
+        name: AgoraMetric.OutboxOldestAge,
+        type: "gauge",
+        labelNames: ["service"],
+        unit: "seconds",
+        description: "Age of the oldest durable event not yet relayed",
+    },
 ] as const;
 
 type MetricName = (typeof AgoraMetric)[keyof typeof AgoraMetric];
@@ -80,3 +113,34 @@ export function observeMetric(
 ): void {
     if (ensure(broker, name)) broker.metrics.observe(name, value, labels);
 }
+
+export function setMetric(
+    broker: ServiceBroker,
+    name: MetricName,
+    value: number,
+    labels: Record<string, string> = {},
+): void {
+    if (ensure(broker, name)) broker.metrics.set(name, value, labels);
+}
+
+/**
+ * Counts hits and misses of every cached action, by action. Moleculer's own
+ * `moleculer_cacher_get_total` / `found_total` have no action label, and don't count the lookups
+ * the degraded Redis cacher skips (lib/resilient-redis-cacher.ts); this sees every call. It must
+ * wrap the cacher middleware (it reads `ctx.cachedResult` afterwards), so it is added after the
+ * built-in middlewares: see `created` in moleculer.config.ts.
+ */
+export const CacheMetricsMiddleware: Middleware = {
+    name: "CacheMetrics",
+    localAction(handler: (ctx: Context) => Promise<unknown>, action: ActionSchema) {
+        if (!action.cache) return handler;
+        return async (ctx: Context) => {
+            const result = await handler(ctx);
+            countMetric(ctx.broker, AgoraMetric.CacheLookups, {
+                action: String(action.name),
+                result: ctx.cachedResult ? "hit" : "miss",
+            });
+            return result;
+        };
+    },
+} as unknown as Middleware;

@@ -123,11 +123,15 @@ export function DbMixin(options: DbMixinOptions): Partial<ServiceSchema> {
             sql(): Sequelize {
                 return this.adapter.db as Sequelize;
             },
-            /** Readiness: migrations are done and the database answers now. */
+            /**
+             * Readiness: migrations are done and the database answers now. Until then it says
+             * why not: still connecting (the adapter retries every second), or migrating.
+             */
             async checkDatabase(): Promise<boolean> {
-                if (!this.migrated) return false;
-                await this.adapter.db.query("SELECT 1");
-                return true;
+                const db = this.adapter.db as Sequelize | undefined;
+                if (!db) throw new Error("connecting");
+                await db.query("SELECT 1");
+                return this.migrated === true;
             },
         },
         created() {

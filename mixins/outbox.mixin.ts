@@ -9,12 +9,16 @@
  *   again, which consumers absorb (at-least-once delivery, exactly-once effect).
  * - Consumers wrap their effect in `consumeOnce`: the event id goes into
  *   `<schema>.processed_events` in the same transaction as the effect, so a redelivery does nothing.
+ * - Its lag is measured: `outboxBacklog` (an action too, for the REPL) and the gauges
+ *   `agora_outbox_unsent_events` and `agora_outbox_oldest_unsent_age_seconds`.
  */
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import { QueryTypes, type Sequelize, type Transaction } from "sequelize";
 import { readConfig } from "../lib/config";
 import type { Migration } from "./db.mixin";
-import type { ChannelEvent } from "../types";
+import type { ChannelEvent, OutboxBacklog } from "../types";
+import { AgoraMetric, setMetric } from "../lib/metrics";
+import { SampledMetrics } from "./metrics.mixin";
 
 /** How many events the relay sends per pass (it runs every `OUTBOX_RELAY_INTERVAL_MS`). */
 const RELAY_BATCH = 100;
@@ -68,7 +72,9 @@ interface OutboxThis {
     relayTimer: NodeJS.Timeout | null;
     relaying: Promise<number> | null;
     streamsReady: boolean;
+    name: string;
     relayOutbox(): Promise<number>;
+    outboxBacklog(): Promise<OutboxBacklog>;
     sendOutboxBatch(): Promise<number>;
     ensureStreams(): Promise<boolean>;
 }
@@ -83,7 +89,44 @@ export interface OutboxOptions {
 export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
     const { schema } = options;
     return {
+        mixins: [
+            SampledMetrics(async function (this: OutboxThis) {
+                const backlog = await this.outboxBacklog();
+                const labels = { service: this.name };
+                setMetric(this.broker, AgoraMetric.OutboxUnsent, backlog.unsent, labels);
+                setMetric(
+                    this.broker,
+                    AgoraMetric.OutboxOldestAge,
+                    backlog.oldestAgeSeconds,
+                    labels,
+                );
+            } as (this: unknown) => Promise<void>),
+        ],
+        actions: {
+            /** What the relay still has to send (internal: the REPL's `outbox` command asks it). */
+            outboxBacklog: {
+                visibility: "public",
+                handler(this: OutboxThis): Promise<OutboxBacklog> {
+                    return this.outboxBacklog();
+                },
+            },
+        },
         methods: {
+            /** Unsent events and the age of the oldest, through the partial index on unsent rows. */
+            async outboxBacklog(this: OutboxThis): Promise<OutboxBacklog> {
+                const [row] = await this.sql().query<{ unsent: string; age: number | null }>(
+                    `SELECT count(*) AS unsent,
+                            extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
+                     FROM "${schema}".outbox WHERE sent_at IS NULL`,
+                    { type: QueryTypes.SELECT },
+                );
+                return {
+                    service: this.name,
+                    unsent: Number(row.unsent),
+                    oldestAgeSeconds: Math.max(0, row.age ?? 0),
+                };
+            },
+
             /** One relay pass at a time per node; returns how many events were sent. */
             relayOutbox(this: OutboxThis): Promise<number> {
                 if (!this.relaying) {

@@ -171,6 +171,14 @@ export interface ChannelEvent<T = unknown> {
     data: T;
 }
 
+/** Action `<service>.outboxBacklog`: what a service's outbox relay still has to send. */
+export interface OutboxBacklog {
+    service: string;
+    unsent: number;
+    /** Age of the oldest unsent event; 0 when there is none. */
+    oldestAgeSeconds: number;
+}
+
 /** Durable channels and their payloads (`data`). */
 export const Channel = {
     UserProfileUpdated: "user.profileUpdated",

@@ -32,6 +32,7 @@ import { toContractError } from "./contract-errors";
 import { checkGraphQLRequest } from "./graphql-request";
 import { corsOptions, isPlaygroundRequest, setSecurityHeaders } from "./http-headers";
 import { NoSubscriptions } from "./graphql-rules";
+import { openApiRoutes } from "./openapi";
 import { restRoutes } from "./routes";
 
 type GatewayRequest = IncomingMessage & {
@@ -322,6 +323,8 @@ const ApiService: ServiceSchema = {
                     return ctx.meta.$statusCode === 204 ? null : data;
                 },
             },
+            // GET /api/openapi.json and the reference page /api/docs (openapi.ts).
+            ...openApiRoutes("/api"),
             {
                 path: "/health",
                 mappingPolicy: "restrict",

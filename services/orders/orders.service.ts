@@ -12,11 +12,12 @@ import { DataTypes, QueryTypes, type Sequelize, type Transaction } from "sequeli
 import { caller, isAdmin } from "../../lib/access";
 import { readPolicy } from "../../lib/call-policy";
 import { readConfig } from "../../lib/config";
-import { AgoraMetric, countMetric } from "../../lib/metrics";
+import { AgoraMetric, countMetric, setMetric } from "../../lib/metrics";
 import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
 import { IdempotencyConflictError, InvalidTransitionError, NotFoundError } from "../../lib/errors";
 import { DbMixin } from "../../mixins/db.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
+import { SampledMetrics } from "../../mixins/metrics.mixin";
 import {
     Channel,
     OrderStatus,
@@ -200,6 +201,20 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
                 Channel.OrderCancelled,
                 Channel.OrderStatusChanged,
             ],
+        }),
+        // Orders in each status now, for the dashboard (every status, 0 included).
+        SampledMetrics(async function (this: unknown) {
+            const self = this as OrdersThis;
+            const rows = await self
+                .sql()
+                .query<{ status: string; count: number }>(
+                    "SELECT status, count(*)::int AS count FROM orders.orders GROUP BY status",
+                    { type: QueryTypes.SELECT },
+                );
+            for (const status of ORDER_STATUSES) {
+                const count = rows.find(row => row.status === status)?.count ?? 0;
+                setMetric(self.broker, AgoraMetric.OrdersByStatus, count, { status });
+            }
         }),
     ],
 

@@ -32,6 +32,14 @@ async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
     }
 }
 
+/** Sends `signal` to a running child and waits until it has exited. */
+async function signalAndWait(child: ChildProcess | null, signal: NodeJS.Signals): Promise<void> {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise(resolve => child.once("exit", resolve));
+    child.kill(signal);
+    await exited;
+}
+
 function privateServer(
     command: string,
     args: (port: number) => string[],
@@ -46,12 +54,7 @@ function privateServer(
                 child = spawn(command, args(port), { stdio: "ignore" });
                 await waitForPort(port);
             },
-            async kill(signal = "SIGKILL") {
-                if (!child || child.exitCode !== null) return;
-                const exited = new Promise(resolve => child!.once("exit", resolve));
-                child.kill(signal);
-                await exited;
-            },
+            kill: (signal = "SIGKILL") => signalAndWait(child, signal),
             pause: () => void child?.kill("SIGSTOP"),
             resume: () => void child?.kill("SIGCONT"),
         };
@@ -76,4 +79,74 @@ export function privateNats(): Promise<PrivateServer & { storeDir: string }> {
         port => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir],
         "nats",
     ).then(server => ({ ...server, storeDir }));
+}
+
+/** The machine's PostgreSQL binaries (Debian puts them under a versioned folder). */
+function postgresBinary(name: string): string {
+    const root = "/usr/lib/postgresql";
+    const versions = fs.existsSync(root) ? fs.readdirSync(root).sort((a, b) => +b - +a) : [];
+    const found = versions.map(v => path.join(root, v, "bin", name)).find(fs.existsSync);
+    return found ?? name;
+}
+
+/** PostgreSQL refuses to run as root: then it runs as the `postgres` user of the machine. */
+function postgresUser(): { uid: number; gid: number } | Record<string, never> {
+    if (process.getuid?.() !== 0) return {};
+    const entry = fs
+        .readFileSync("/etc/passwd", "utf8")
+        .split("\n")
+        .map(line => line.split(":"))
+        .find(fields => fields[0] === "postgres");
+    if (!entry) throw new Error("running as root needs a `postgres` user for PostgreSQL");
+    return { uid: Number(entry[2]), gid: Number(entry[3]) };
+}
+
+/**
+ * A PostgreSQL of its own (trust auth, user `postgres`, database `postgres`) in a temporary data
+ * folder, on a free port, not started until `start()`: for nodes that must meet a database that is
+ * down, or that comes up late.
+ */
+export async function privatePostgres(): Promise<PrivateServer & { remove(): void }> {
+    const port = await freePort();
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "agora-pg-"));
+    const user = postgresUser();
+    if ("uid" in user) fs.chownSync(dataDir, user.uid, user.gid);
+    let child: ChildProcess | null = null;
+    let initialised = false;
+    return {
+        port,
+        url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+        async start() {
+            if (!initialised) {
+                const initdb = spawn(
+                    postgresBinary("initdb"),
+                    ["-D", dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "--locale=C"],
+                    { stdio: "ignore", ...user },
+                );
+                const code = await new Promise(resolve => initdb.once("exit", resolve));
+                if (code !== 0) throw new Error(`initdb exited with ${code}`);
+                initialised = true;
+            }
+            child = spawn(
+                postgresBinary("postgres"),
+                [
+                    "-D",
+                    dataDir,
+                    "-p",
+                    String(port),
+                    "-k",
+                    dataDir,
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                ],
+                { stdio: "ignore", ...user },
+            );
+            await waitForPort(port, 30_000);
+        },
+        // SIGINT: PostgreSQL's fast shutdown.
+        kill: (signal = "SIGINT") => signalAndWait(child, signal),
+        pause: () => void child?.kill("SIGSTOP"),
+        resume: () => void child?.kill("SIGCONT"),
+        remove: () => fs.rmSync(dataDir, { recursive: true, force: true }),
+    };
 }

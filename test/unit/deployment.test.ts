@@ -101,6 +101,9 @@ const VARIABLES: Record<string, Rule> = {
     IDEMPOTENCY_TTL_SECONDS: { kinds: ["orders"], mayBeEmpty: true },
     // Every service with a database relays its outbox.
     OUTBOX_RELAY_INTERVAL_MS: { kinds: WITH_DATABASE, mayBeEmpty: true },
+    // One tracing setup for the whole cluster, so that a trace is whole (compose: its Zipkin).
+    ZIPKIN_URL: { kinds: KINDS, mayBeEmpty: true, same: true },
+    TRACING: { kinds: KINDS, mayBeEmpty: true, same: true },
     // Unset, so that every replica gets its own `hostname-pid`.
     NODE_ID: { kinds: [] },
     // Embedded defaults only: a node with DATABASE_URL and JWT keys never uses them.
@@ -580,6 +583,20 @@ describe("docker-compose.yml", () => {
         expect(Object.keys(composeEnvironment(postgres))).toContain("AGORA_DB_PASSWORD");
     });
 
+    it("sends every node's spans to its Zipkin", () => {
+        const url = new URL(composeEnvironment(compose.services.api).ZIPKIN_URL);
+        expect(compose.services[url.hostname].image).toMatch(/^openzipkin\/zipkin:/);
+        expect(url.port).toBe("9411");
+        // As the node reads it, with the optional variables unset.
+        const environment = Object.fromEntries(
+            Object.entries(composeEnvironment(compose.services.api)).map(([name, value]) => [
+                name,
+                interpolate(value),
+            ]),
+        );
+        expect(readConfig(environment).tracing).toBe("zipkin");
+    });
+
     it("runs deploy/postgres/init.sql when PostgreSQL first starts", () => {
         const mounts = (compose.services.postgres.volumes ?? []).map(String);
         expect(mounts).toContainEqual(
@@ -738,6 +755,8 @@ describe("Prometheus and Grafana (deploy/)", () => {
             /circuit breaker/i,
             /cache hit ratio/i,
             /orders placed/i,
+            /orders by status/i,
+            /outbox/i,
             /nodes online/i,
         ]) {
             expect(titles).toMatch(wanted);
