@@ -80,7 +80,7 @@ describe("with ZIPKIN_URL", () => {
             namespace,
             transporter: NATS_URL,
             cacher: REDIS_URL,
-            env: { ZIPKIN_URL: zipkinUrl },
+            env: { ZIPKIN_URL: zipkinUrl, TRACING: "zipkin" },
         };
         brokers = [
             createTestBroker({ ...cluster, nodeID: "traced-api", services: ["api"] }),

@@ -1,7 +1,7 @@
 /**
  * One temporary data folder (generated JWT keys) for the whole run, so tests never write into the
- * checkout's `.data`, and rate limits that fit the suites. Workers, and the nodes they spawn,
- * start after this and inherit the variables.
+ * checkout's `.data`, rate limits that fit the suites, and no console tracing. Workers, and the
+ * nodes they spawn, start after this and inherit the variables.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -21,4 +21,7 @@ export default function globalSetup(): void {
     ]) {
         process.env[name] ??= "1000000";
     }
+    // Outside production the Console trace exporter draws every request: costly, and read by no
+    // one in a test run. The tracing tests choose their exporter themselves.
+    process.env.TRACING ??= "off";
 }
