@@ -30,7 +30,7 @@ import { REQUEST_ID_HEADER, acceptRequestId, withRequestId } from "../../lib/req
 import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
 import { checkGraphQLRequest } from "./graphql-request";
-import { corsOptions, isPlaygroundRequest, setSecurityHeaders } from "./http-headers";
+import { corsOptions, setSecurityHeaders } from "./http-headers";
 import { NoSubscriptions } from "./graphql-rules";
 import { openApiRoutes } from "./openapi";
 import { restRoutes } from "./routes";
@@ -378,7 +378,7 @@ const ApiService: ServiceSchema = {
             req.$requestId = requestId;
             req.$clientIp = clientIp(req, this.trustedProxies);
             res.setHeader(REQUEST_ID_HEADER, requestId);
-            setSecurityHeaders(req, res, !this.config.production && isPlaygroundRequest(req));
+            setSecurityHeaders(req, res, this.config.production);
             return withRequestId(requestId, async () => {
                 try {
                     if (!isHealthCheck(req)) await this.limitRequest(req, res);

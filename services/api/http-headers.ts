@@ -8,6 +8,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import helmet from "helmet";
 import { wantsPlayground } from "./graphql-request";
 
+/** Where the gateway serves the API reference page (api.service.ts mounts it there). */
+export const DOCS_PATH = "/api/docs";
+
 /** An API answers JSON: its pages may load nothing, run nothing and be framed by no one. */
 const apiHeaders = helmet({
     contentSecurityPolicy: {
@@ -31,19 +34,52 @@ const playgroundHeaders = helmet({
     xFrameOptions: { action: "deny" },
 });
 
-export function isPlaygroundRequest(req: IncomingMessage): boolean {
-    const path = (req.url ?? "").split("?")[0].replace(/\/+$/, "");
-    return path === "/graphql" && wantsPlayground(req);
+/**
+ * The API reference (/api/docs, Swagger UI served from the gateway itself): scripts, styles and
+ * images of its own origin only, and calls to the API of that origin ("Try it out").
+ */
+const docsHeaders = helmet({
+    contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+            defaultSrc: ["'none'"],
+            scriptSrc: ["'self'"],
+            // Swagger UI sets style attributes on its elements.
+            styleSrc: ["'self'", "'unsafe-inline'"],
+            imgSrc: ["'self'", "data:"],
+            fontSrc: ["'self'"],
+            connectSrc: ["'self'"],
+            baseUri: ["'none'"],
+            formAction: ["'none'"],
+            frameAncestors: ["'none'"],
+        },
+    },
+    xFrameOptions: { action: "deny" },
+});
+
+function pathOf(req: IncomingMessage): string {
+    return (req.url ?? "").split("?")[0].replace(/\/+$/, "");
 }
 
-/** Sets the security headers of `req`'s answer; `playground` when that page will be served. */
+export function isPlaygroundRequest(req: IncomingMessage): boolean {
+    return pathOf(req) === "/graphql" && wantsPlayground(req);
+}
+
+/** Sets the security headers of `req`'s answer, by the kind of page it is. */
 export function setSecurityHeaders(
     req: IncomingMessage,
     res: ServerResponse,
-    playground: boolean,
+    production: boolean,
 ): void {
+    const path = pathOf(req);
+    const headers =
+        !production && isPlaygroundRequest(req)
+            ? playgroundHeaders
+            : path === DOCS_PATH || path.startsWith(`${DOCS_PATH}/`)
+              ? docsHeaders
+              : apiHeaders;
     // helmet's middlewares are synchronous and never fail; `next` is only called back.
-    (playground ? playgroundHeaders : apiHeaders)(req, res, () => undefined);
+    headers(req, res, () => undefined);
     res.setHeader("Cache-Control", "no-store");
 }
 

@@ -191,7 +191,14 @@ it("serves a reference page whose assets are the gateway's own", async () => {
     const page = await fetch(`${base}/api/docs`);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toMatch(/^text\/html/);
+    // The browser may run the page's own scripts and styles, and nothing from anywhere else.
+    const policy = page.headers.get("content-security-policy") ?? "";
+    expect(policy).toContain("default-src 'none'");
+    expect(policy).toContain("script-src 'self'");
+    expect(policy).toContain("connect-src 'self'");
+    expect(policy).toContain("frame-ancestors 'none'");
     const html = await page.text();
+    expect(html).not.toMatch(/<script>(?!<\/script>)/);
     const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map(match => match[1]);
     expect(assets.length).toBeGreaterThanOrEqual(3);
     for (const asset of assets) {
