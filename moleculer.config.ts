@@ -31,7 +31,8 @@ function redisOptions(url: string) {
 
 type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
 
-const DAY_NS = 24 * 3600 * 1e9;
+const SECOND_NS = 1e9;
+const DAY_NS = 24 * 3600 * SECOND_NS;
 
 /**
  * nats.js settings of both NATS connections (Moleculer's transporter, and JetStream for channels):
@@ -60,9 +61,18 @@ function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
                 connectionOptions: { ...NATS_CONNECTION },
                 // Bounded streams, set when they are created (channels #85: not updated later).
                 streamConfig: { max_age: 7 * DAY_NS, max_msgs: 1_000_000, max_bytes: 1024 ** 3 },
-                // A new consumer group starts from what the stream still holds, not "new only":
-                // processed_events absorbs what it has already seen.
-                consumerOptions: { config: { deliver_policy: "all" } },
+                consumerOptions: {
+                    config: {
+                        // A new consumer group starts from what the stream still holds, not "new
+                        // only": processed_events absorbs what it has already seen.
+                        deliver_policy: "all",
+                        // A message taken by a node that died unacknowledged goes to another
+                        // (or the restarted) node after 5 s, not JetStream's 30 s. Handlers take
+                        // milliseconds; one that runs longer and is delivered twice is absorbed
+                        // by processed_events like any redelivery.
+                        ack_wait: 5 * SECOND_NS,
+                    },
+                },
             },
             // Per consumer: in-flight messages and redeliveries before dead-lettering.
             maxInFlight: 10,

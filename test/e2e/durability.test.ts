@@ -1,8 +1,9 @@
 /**
  * What survives a failure of the machinery under the services, with real node processes on a
  * private NATS (JetStream on, its own store) and a private Redis, both killed and restarted:
- * - the orders node stopped while profiles change, then started: every change is applied exactly
- *   once, and the same events delivered again are applied no more;
+ * - the orders node killed while profiles change, then started: every change is applied exactly
+ *   once, the one it was handling when it died included, and the same events delivered again are
+ *   applied no more;
  * - Redis killed: listings are still served, from PostgreSQL, and caching resumes when it is back;
  * - NATS restarted mid-run: every node reconnects, durable events flow again, and no order the
  *   gateway acknowledged is lost.
@@ -11,9 +12,11 @@ import fs from "node:fs";
 import crypto from "node:crypto";
 import Redis from "ioredis";
 import { connect } from "nats";
+import { Client } from "pg";
 import { CLUSTER_ADMIN, NodeCluster } from "../support/cluster";
 import { http } from "../support/http";
 import { privateNats, privateRedis, type PrivateServer } from "../support/servers";
+import { eventually } from "../support/wait";
 import {
     expectAcknowledgedOrdersKept,
     expectStockConserved,
@@ -45,19 +48,6 @@ afterAll(async () => {
     await Promise.all([nats?.kill(), redis?.kill()]);
     if (nats) fs.rmSync(nats.storeDir, { recursive: true, force: true });
 });
-
-async function eventually<T>(
-    check: () => Promise<T | undefined | false>,
-    timeoutMs = 20_000,
-): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-        const value = await check().catch(() => undefined);
-        if (value !== undefined && value !== false) return value;
-        if (Date.now() > deadline) throw new Error("condition not met in time");
-        await new Promise(resolve => setTimeout(resolve, 100));
-    }
-}
 
 const count = async (sql: string, params: unknown[] = []) =>
     (await cluster.pg.query(sql, params)).rows[0].n as number;
@@ -107,9 +97,27 @@ it("applies every profile change made around an orders node's death exactly once
     const rename = (name: string) =>
         http(cluster.base, "PATCH", "/api/users/me", { token, body: { name } });
 
-    expect((await rename("Change 1")).status).toBe(200);
-    // Killed, not stopped: whatever it had taken but not acknowledged comes back to it.
-    await cluster.node("orders").stop("SIGKILL");
+    // The first change reaches the orders node, whose handler waits on a lock, unacknowledged,
+    // when the node is killed: JetStream must deliver it again, to the restarted node.
+    const lock = new Client({ connectionString: cluster.db.url });
+    await lock.connect();
+    try {
+        await lock.query("BEGIN");
+        await lock.query("LOCK TABLE orders.orders IN ACCESS EXCLUSIVE MODE");
+        expect((await rename("Change 1")).status).toBe(200);
+        // Read with another connection: inside the lock's transaction pg_stat_activity is frozen.
+        await eventually(
+            async () =>
+                (await count(
+                    `SELECT count(*)::int AS n FROM pg_stat_activity
+                     WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+                )) > 0,
+        );
+        await cluster.node("orders").stop("SIGKILL");
+    } finally {
+        await lock.query("ROLLBACK").catch(() => undefined);
+        await lock.end();
+    }
     for (const name of ["Change 2", "Change 3", "Change 4", "Change 5"]) {
         expect((await rename(name)).status).toBe(200);
     }

@@ -10,6 +10,7 @@
 import { Client } from "pg";
 import { CLUSTER_ADMIN, NodeCluster } from "../support/cluster";
 import { http } from "../support/http";
+import { eventually } from "../support/wait";
 import {
     expectStockConserved,
     openShop,
@@ -105,7 +106,7 @@ it("finishes the placements an orders node is running when it is stopped with SI
         await lock.query("LOCK TABLE products.products IN ACCESS EXCLUSIVE MODE");
         const placements = Array.from({ length: 5 }, () => placeOne());
         // Read with another connection: inside the lock's transaction pg_stat_activity is frozen.
-        await waitFor(async () => {
+        await eventually(async () => {
             const { rows } = await cluster.pg.query(
                 `SELECT count(*)::int AS n FROM pg_stat_activity
                  WHERE datname = current_database() AND wait_event_type = 'Lock'`,
@@ -115,7 +116,7 @@ it("finishes the placements an orders node is running when it is stopped with SI
         const exited = cluster.node("orders").stop("SIGTERM");
         // Shutdown has begun (the node no longer reports ready), and gone past the registry's
         // stopDelay, after which a node without tracking would stop its services at once.
-        await waitFor(async () => !(await cluster.isReady("orders")));
+        await eventually(async () => !(await cluster.isReady("orders")));
         await new Promise(resolve => setTimeout(resolve, 1000));
         await lock.query("COMMIT");
 
@@ -167,11 +168,3 @@ it("settles orders placed while the products service is down for 10 s, once it i
     await expectStockConserved(cluster.pg, shop);
     expect((await placeOne()).status).toBe(201);
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-        if (Date.now() > deadline) throw new Error("condition not met in time");
-        await new Promise(resolve => setTimeout(resolve, 50));
-    }
-}

@@ -7,6 +7,7 @@
 import { Errors, type Middleware, type ServiceBroker } from "moleculer";
 import { createTestBroker } from "../support/broker";
 import { cleanNamespace, NATS_URL, testNamespace } from "../support/database";
+import { eventually } from "../support/wait";
 
 jest.setTimeout(60_000);
 
@@ -73,14 +74,6 @@ function restartWorker(nodeID: string): Promise<WorkNode> {
 
 const run = (nodeID?: string, timeout = 10_000) =>
     caller.call<string, object>("work.run", {}, { nodeID, timeout });
-
-async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-        if (Date.now() > deadline) throw new Error("condition not met in time");
-        await new Promise(resolve => setTimeout(resolve, 50));
-    }
-}
 
 const knows = (nodeID: string) =>
     !!(
