@@ -60,7 +60,14 @@ function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
                 url: config.transporter,
                 connectionOptions: { ...NATS_CONNECTION },
                 // Bounded streams, set when they are created (channels #85: not updated later).
-                streamConfig: { max_age: 7 * DAY_NS, max_msgs: 1_000_000, max_bytes: 1024 ** 3 },
+                // JetStream reserves `max_bytes` on the server for every stream (eight per
+                // namespace): 128 MB each keeps a cluster's reservation at 1 GB, where 1 GB each
+                // made test namespaces run a shared server out of storage.
+                streamConfig: {
+                    max_age: 7 * DAY_NS,
+                    max_msgs: 100_000,
+                    max_bytes: 128 * 1024 ** 2,
+                },
                 consumerOptions: {
                     config: {
                         // A new consumer group starts from what the stream still holds, not "new
