@@ -7,6 +7,7 @@ import type { BrokerOptions, Errors, Middleware } from "moleculer";
 import { readConfig, type AgoraConfig } from "./lib/config";
 import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
+import { FailoverMiddleware } from "./lib/failover";
 import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
 import { redisOptions } from "./lib/redis-options";
 import { RequestIdMiddleware, jsonLogFormatter, shortLogFormatter } from "./lib/request-id";
@@ -17,7 +18,21 @@ import { replCommands } from "./lib/repl-commands";
 
 type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
 
-const DAY_NS = 24 * 3600 * 1e9;
+const SECOND_NS = 1e9;
+const DAY_NS = 24 * 3600 * SECOND_NS;
+
+/**
+ * nats.js settings of both NATS connections (Moleculer's transporter, and JetStream for channels):
+ * redial forever, twice a second, so that a restarted NATS is in use again within a second (nats.js
+ * gives up after 10 tries, 2 s apart); ping the server every 10 s, so that a connection that died
+ * without a word (a partition, no FIN) is dropped and redialled in ~20 s instead of 4 minutes.
+ */
+const NATS_CONNECTION = {
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    pingInterval: 10_000,
+    maxPingOut: 2,
+};
 
 /**
  * @moleculer/channels over NATS JetStream when the transporter is NATS; in one process (no
@@ -30,18 +45,28 @@ function channelAdapter(config: AgoraConfig): ChannelAdapterConfig {
         options: {
             nats: {
                 url: config.transporter,
+                connectionOptions: { ...NATS_CONNECTION },
                 // Bounded streams, set when they are created (channels #85: not updated later).
-                // JetStream reserves max_bytes on the server for every stream (8 per namespace),
-                // so it is sized for the events (~0.5 KB each), not generously: 1 GiB each made a
-                // server holding a few namespaces refuse new streams.
+                // JetStream reserves `max_bytes` on the server for every stream (eight per
+                // namespace): 128 MB each keeps a cluster's reservation at 1 GB, where 1 GB each
+                // made test namespaces run a shared server out of storage.
                 streamConfig: {
                     max_age: 7 * DAY_NS,
-                    max_msgs: 1_000_000,
-                    max_bytes: 256 * 1024 ** 2,
+                    max_msgs: 100_000,
+                    max_bytes: 128 * 1024 ** 2,
                 },
-                // A new consumer group starts from what the stream still holds, not "new only":
-                // processed_events absorbs what it has already seen.
-                consumerOptions: { config: { deliver_policy: "all" } },
+                consumerOptions: {
+                    config: {
+                        // A new consumer group starts from what the stream still holds, not "new
+                        // only": processed_events absorbs what it has already seen.
+                        deliver_policy: "all",
+                        // A message taken by a node that died unacknowledged goes to another
+                        // (or the restarted) node after 5 s, not JetStream's 30 s. Handlers take
+                        // milliseconds; one that runs longer and is delivered twice is absorbed
+                        // by processed_events like any redelivery.
+                        ack_wait: 5 * SECOND_NS,
+                    },
+                },
             },
             // Per consumer: in-flight messages and redeliveries before dead-lettering.
             maxInFlight: 10,
@@ -98,7 +123,9 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         logLevel: config.logLevel as BrokerOptions["logLevel"],
 
         // Unset: every service lives in this process and calls are local.
-        transporter: config.transporter,
+        transporter: config.transporter?.startsWith("nats://")
+            ? { type: "NATS", options: { url: config.transporter, ...NATS_CONNECTION } }
+            : config.transporter,
         // Shared Redis in a cluster (one clean reaches every node); memory when embedded. The
         // Redis cacher degrades to "no cache" while Redis is down (lib/resilient-redis-cacher.ts).
         cacher: config.cacher
@@ -114,9 +141,15 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         // JSON is readable on the wire and in NATS tooling.
         serializer: "JSON",
 
-        // A call that has not answered in this time fails with RequestTimeoutError.
+        // --- Fault tolerance (docs/consistency.md "Failover" has the measurements) ---
+        // A call that has not answered in this time fails with RequestTimeoutError (503 at the
+        // gateway). 5 s: `orders.place` waits up to half of it for the inventory before it answers
+        // 202, so a placement always answers before its caller gives up. Reads set their own 2 s
+        // (lib/call-policy.ts).
         requestTimeout: config.requestTimeout,
-        // Retries are for idempotent reads only; writes opt out (see services).
+        // Off for every call: a retried write would apply twice (RequestTimeoutError is
+        // retryable). Idempotent reads turn it on in their action definition (lib/call-policy.ts),
+        // and then retry what a dead, gone or overloaded node refused: Moleculer's retryable errors.
         retryPolicy: {
             enabled: false,
             retries: 2,
@@ -130,21 +163,42 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         contextParamsCloning: false,
         // A guard against accidental call loops between services.
         maxCallLevel: 20,
-        // Short heartbeats cut the time to notice a killed node from ~15 s to ~6 s.
+        // Heartbeats find a dead node when no call is waiting on it; lib/failover.ts finds it in
+        // ~2.5 s when one is. Missing beats are checked every `heartbeatTimeout` seconds, so a
+        // killed node leaves after 6 to 13 s. Shorter would declare live nodes dead whenever a
+        // loaded machine delays a beat.
         heartbeatInterval: 2,
         heartbeatTimeout: 6,
 
-        // Tracks in-flight requests so that SIGTERM finishes them before the node leaves.
+        // SIGTERM (Moleculer's own handler) first tells every node this one has no services, then
+        // waits for the requests it is running (and its own calls) before it disconnects, up to
+        // 10 s: the 20 s stop_grace_period of compose and the pod's terminationGracePeriodSeconds
+        // leave room for it. Proven by test/e2e/failover.test.ts on a real process.
         tracking: { enabled: true, shutdownTimeout: 10_000 },
 
-        // NATS queue groups pick the node: a killed node's subscriptions vanish with its
-        // connection, so requests stop going to it at once (measured in docs/consistency.md).
-        // Only with a transporter: without one, Moleculer 0.14's balancer-less call path has no
-        // handler for local actions and every call fails.
+        // Moleculer's balancer picks the node of each call (`DISABLE_BALANCER=false`, the
+        // default): it was measured against NATS queue groups (docs/consistency.md). Queue groups
+        // only forget a node when its TCP connection closes: a hung node keeps its share of the
+        // calls until the NATS server gives up on it, while the balancer drops it as soon as the
+        // registry does. `true` makes the transporter's queue groups pick instead (lib/failover.ts
+        // then sends the gateway's calls by name). Only with a transporter: without one, Moleculer
+        // 0.14's balancer-less call path has no handler for local actions and every call fails.
         disableBalancer: config.disableBalancer && config.transporter !== null,
-        registry: { strategy: "RoundRobin", preferLocal: true },
+        registry: {
+            strategy: "RoundRobin",
+            // A node that hosts the action itself doesn't pay a NATS round trip.
+            preferLocal: true,
+            // After announcing "no services" on SIGTERM, this node still takes the calls sent to
+            // it before the others heard: 100 ms (the default) is short for a loaded gateway.
+            // (A 0.14 option its typings lack.)
+            stopDelay: 500,
+        } as BrokerOptions["registry"],
 
-        // Stop calling an endpoint that keeps failing, per caller node and endpoint.
+        // Stops calling an endpoint (per caller node, per node and action) that fails half of at
+        // least 20 calls within a minute, for 10 s, then lets one call through to try it again.
+        // Only server faults count (5xx, or no code): a 4xx is the client's. In 0.14 it never
+        // sees timeouts (the timeout middleware wraps it); lib/failover.ts drops its state for a
+        // node that left or restarted, so a restarted node isn't refused for an old fault.
         circuitBreaker: {
             enabled: true,
             threshold: 0.5,
@@ -156,12 +210,15 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
                 return !code || code >= 500;
             },
         },
-        // Bounds concurrent handler executions per action; the rest queue, then fail fast.
+        // At most 50 handlers of one action run at once on a node (five times each service's
+        // PostgreSQL pool of 10); 500 more wait, and beyond that a call fails at once with
+        // QUEUE_FULL (503) instead of queueing into timeouts.
         bulkhead: { enabled: true, concurrency: 50, maxQueueSize: 500 },
 
         transit: {
-            // NATS' default max payload is 1 MB; lists are capped at 100 rows to stay far below.
+            // At most this many calls wait for an answer from other nodes; more fail at once.
             maxQueueSize: 50_000,
+            // Reconnect to NATS after it restarts (the connection settings are NATS_CONNECTION).
             disableReconnect: false,
             disableVersionCheck: false,
         },
@@ -197,6 +254,9 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
             if (broker.isMetricsEnabled()) broker.middlewares.add(CacheMetricsMiddleware);
         },
         middlewares: [
+            // Innermost on remote calls: probes a node that keeps a call waiting, and treats a
+            // restarted node as new (lib/failover.ts).
+            FailoverMiddleware(),
             // Handlers run under their request's id, so their log lines carry it.
             RequestIdMiddleware,
             // Enforces each action's `auth` level on the node that runs it.

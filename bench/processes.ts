@@ -24,6 +24,9 @@ export interface BenchProcess {
     stop(graceMs?: number): Promise<void>;
     /** SIGKILL now, as a crash would. */
     kill(): void;
+    /** SIGSTOP / SIGCONT: a hung node, whose connections stay open. */
+    pause(): void;
+    resume(): void;
 }
 
 /** Bounds what a node's output keeps in memory: only the tail matters when it fails. */
@@ -95,6 +98,12 @@ export function startProcess(
         },
         kill() {
             if (alive()) child.kill("SIGKILL");
+        },
+        pause() {
+            if (alive()) child.kill("SIGSTOP");
+        },
+        resume() {
+            if (alive()) child.kill("SIGCONT");
         },
     };
 }

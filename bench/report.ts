@@ -38,6 +38,8 @@ export interface HotProductCheck {
 }
 
 export interface FailoverFigures {
+    /** `kill`: SIGKILL; `pause`: SIGSTOP, the process hangs with its connections open. */
+    fault: "kill" | "pause";
     killedNode: string;
     killAtMs: number;
     errorsAfterKill: number;
@@ -45,6 +47,8 @@ export interface FailoverFigures {
     lastErrorAfterKillMs: number;
     /** Time after the kill without a single successful answer (every connection waiting). */
     stalledMs: number;
+    /** Time after the kill with fewer than half the successful answers of before it. */
+    degradedMs: number;
     timeline: { slotMs: number; ok: number[]; failed: number[] };
 }
 
@@ -60,6 +64,7 @@ export interface BenchResults {
         login?: LoadResult & { connections: number };
         orders?: LoadResult & { confirmedPerSec: number };
         hot?: LoadResult & { confirmedPerSec: number; check: HotProductCheck };
+        stall?: Omit<LoadResult, "timeline"> & FailoverFigures;
         failover?: Omit<LoadResult, "timeline"> & FailoverFigures;
         rss?: { idleMb: Record<string, number>; afterLoadMb: Record<string, number> };
         embedded?: { firstMs: number; secondMs: number };
@@ -189,18 +194,22 @@ export function tableRows(results: BenchResults): Row[] {
             ),
         );
     }
-    if (s.failover) {
-        const f = s.failover;
+    for (const f of [s.stall, s.failover]) {
+        if (!f) continue;
+        const what = f.fault === "kill" ? "killed (SIGKILL)" : "hung (SIGSTOP)";
+        const after = `after the ${f.fault === "kill" ? "kill" : "pause"}`;
         rows.push({
-            scenario: `REST listing, ${f.killedNode} killed (SIGKILL) midway`,
+            scenario: `REST listing, ${f.killedNode} ${what} midway`,
             reqPerSec: number(f.reqPerSec),
             p50: ms(f.latencyP50Ms),
             p99: ms(f.latencyP99Ms),
             errors: number(f.socketErrors + f.non2xx),
             figure:
                 (f.errorsAfterKill
-                    ? `${f.errorsAfterKill} errors until ${(f.lastErrorAfterKillMs / 1000).toFixed(1)} s after the kill`
-                    : "no error") + `; ${(f.stalledMs / 1000).toFixed(1)} s with no answer at all`,
+                    ? `${f.errorsAfterKill} errors until ${(f.lastErrorAfterKillMs / 1000).toFixed(1)} s ${after}`
+                    : "no error") +
+                `; ${(f.degradedMs / 1000).toFixed(1)} s below half rate, ` +
+                `${(f.stalledMs / 1000).toFixed(1)} s with no answer at all; slowest ${ms(f.latencyMaxMs)} ms`,
             goal: "report",
             met: "—",
         });

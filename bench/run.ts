@@ -7,6 +7,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { readConfig } from "../lib/config";
 import { BenchCluster } from "./cluster";
 import { mapLimit } from "./client";
 import { timeEmbeddedStarts } from "./embedded";
@@ -38,6 +39,7 @@ import {
     productById,
     randomOrders,
     restListing,
+    stall,
     type BenchContext,
     type BenchSettings,
 } from "./scenarios";
@@ -51,6 +53,7 @@ const SCENARIOS = [
     "orders",
     "hot",
     "rss",
+    "stall",
     "failover",
     "embedded",
 ] as const;
@@ -66,6 +69,7 @@ const CLUSTER_SCENARIOS = new Set([
     "login",
     "orders",
     "hot",
+    "stall",
     "failover",
 ]);
 
@@ -176,7 +180,13 @@ async function main(): Promise<void> {
     const results: BenchResults = {
         generatedAt: new Date().toISOString(),
         machine: machineInfo(),
-        settings: { ...settings, products: PRODUCTS, buyers: buyerCount },
+        settings: {
+            ...settings,
+            products: PRODUCTS,
+            buyers: buyerCount,
+            // Who picks the node of each call (DISABLE_BALANCER, lib/config.ts).
+            balancer: readConfig().disableBalancer ? "NATS queue groups" : "Moleculer",
+        },
         scenarios: {},
     };
     const m = results.machine;
@@ -273,6 +283,11 @@ async function main(): Promise<void> {
                 },
             ],
             [
+                "stall",
+                "listing while products-2 hangs",
+                async () => (s.stall = await stall(context)),
+            ],
+            [
                 "failover",
                 "listing while products-2 is killed",
                 async () => (s.failover = await failover(context)),
@@ -296,12 +311,13 @@ async function main(): Promise<void> {
     log("");
     process.stdout.write(textTable(rows));
     if (s.hot) log(`\nhot product check: ${JSON.stringify(s.hot.check)}`);
-    if (s.failover) {
+    for (const f of [s.stall, s.failover]) {
+        if (!f) continue;
         log(
-            `failover timeline (answers per ${s.failover.timeline.slotMs} ms, kill at ${s.failover.killAtMs} ms):`,
+            `${f.fault} timeline (answers per ${f.timeline.slotMs} ms, ${f.fault} at ${f.killAtMs} ms):`,
         );
-        log(`  ok     ${s.failover.timeline.ok.join(" ")}`);
-        log(`  failed ${s.failover.timeline.failed.join(" ")}`);
+        log(`  ok     ${f.timeline.ok.join(" ")}`);
+        log(`  failed ${f.timeline.failed.join(" ")}`);
     }
 
     // Partial or profiled runs are not comparable with a full one: they don't replace `latest`.

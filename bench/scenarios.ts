@@ -207,12 +207,18 @@ async function checkStock(
     };
 }
 
+/** What happens to `products-2` a third of the way into a fault scenario. */
+type Fault = "kill" | "pause";
+
 /**
- * The cached listing while one of the two products nodes dies (SIGKILL, no goodbye) a third of
- * the way in: how many requests fail, and for how long, before the gateway stops calling it.
+ * The cached listing while one of the two products nodes fails a third of the way in: killed
+ * (SIGKILL: its connections close at once) or hung (SIGSTOP: its connections stay open, as with a
+ * frozen process or a lost network). How many requests fail, for how long the gateway answers
+ * less than half its usual rate or nothing at all, before it stops calling that node.
  */
-export async function failover(
+async function nodeFault(
     context: BenchContext,
+    fault: Fault,
 ): Promise<Omit<LoadResult, "timeline"> & FailoverFigures> {
     const victim = context.cluster.node("products-2");
     const options: LoadOptions = { ...base(context), path: LISTING_PATH };
@@ -226,30 +232,53 @@ export async function failover(
         timeline: true,
         onStart() {
             timer = setTimeout(() => {
-                victim.process.kill();
-                context.log(`  killed ${victim.id} (SIGKILL)`);
+                if (fault === "kill") victim.process.kill();
+                else victim.process.pause();
+                context.log(`  ${fault === "kill" ? "killed" : "paused"} ${victim.id}`);
             }, killAtMs);
         },
     });
     clearTimeout(timer);
+    if (fault === "pause") {
+        victim.process.resume();
+        // Back in the registry (its heartbeats resume) before anything else is measured.
+        await sleep(5000);
+    }
     const slots = result.timeline ?? [];
     const slotMs = slots.length > 1 ? slots[1].atMs : 250;
     const afterKill = slots.filter(slot => slot.atMs + slotMs > killAtMs);
+    const before = slots
+        .filter(slot => slot.atMs >= slotMs && slot.atMs + slotMs <= killAtMs)
+        .map(slot => slot.ok)
+        .sort((a, b) => a - b);
+    const usualOk = before.length ? before[Math.floor(before.length / 2)] : 0;
     const lastFailed = [...afterKill].reverse().find(slot => slot.failed > 0);
     const { timeline: _timeline, ...figures } = result;
     return {
         ...figures,
+        fault,
         killedNode: victim.id,
         killAtMs,
         errorsAfterKill: afterKill.reduce((sum, slot) => sum + slot.failed, 0),
         lastErrorAfterKillMs: lastFailed ? lastFailed.atMs + slotMs - killAtMs : 0,
         stalledMs: afterKill.filter(slot => slot.ok === 0).length * slotMs,
+        degradedMs: afterKill.filter(slot => slot.ok < usualOk / 2).length * slotMs,
         timeline: {
             slotMs,
             ok: slots.map(slot => slot.ok),
             failed: slots.map(slot => slot.failed),
         },
     };
+}
+
+/** The listing while products-2 is killed with SIGKILL. */
+export function failover(context: BenchContext) {
+    return nodeFault(context, "kill");
+}
+
+/** The listing while products-2 hangs (SIGSTOP until the run ends, then SIGCONT). */
+export function stall(context: BenchContext) {
+    return nodeFault(context, "pause");
 }
 
 /** Logs in as the admin once, for seeding and for reading orders back. */

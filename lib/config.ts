@@ -39,7 +39,7 @@ export interface AgoraConfig {
     currency: string;
     /** Moleculer request timeout in ms. */
     requestTimeout: number;
-    /** Let NATS queue groups pick the node (`DISABLE_BALANCER`, default on): see docs/consistency.md. */
+    /** Let NATS queue groups pick the node (`DISABLE_BALANCER`, default off): see docs/consistency.md. */
     disableBalancer: boolean;
     /** How often each orders node runs a settler pass over PENDING orders (ms). */
     settleIntervalMs: number;
@@ -174,7 +174,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
         embeddedDbPort: int(env.EMBEDDED_DB_PORT, 5499, "EMBEDDED_DB_PORT"),
         currency: (env.CURRENCY || "USD").toUpperCase(),
         requestTimeout: int(env.REQUEST_TIMEOUT, 5000, "REQUEST_TIMEOUT"),
-        disableBalancer: (env.DISABLE_BALANCER ?? "true") !== "false",
+        disableBalancer: env.DISABLE_BALANCER === "true",
         settleIntervalMs: Math.max(1, int(env.SETTLE_INTERVAL_MS, 2000, "SETTLE_INTERVAL_MS")),
         idempotencyTtlMs:
             1000 *

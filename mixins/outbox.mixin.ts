@@ -22,6 +22,8 @@ import { SampledMetrics } from "./metrics.mixin";
 
 /** How many events the relay sends per pass (it runs every `OUTBOX_RELAY_INTERVAL_MS`). */
 const RELAY_BATCH = 100;
+/** nats.js' error code when nobody (no stream) takes a JetStream publish. */
+const NO_RESPONDERS = "503";
 
 /** The outbox, the consumer's dedupe table and the trigger helper, for one schema. */
 export function outboxMigration(schema: string): Migration {
@@ -174,7 +176,15 @@ export function OutboxMixin(options: OutboxOptions): Partial<ServiceSchema> {
                                 occurredAt: new Date(row.created_at).toISOString(),
                                 data: row.payload,
                             };
-                            await this.broker.sendToChannel(row.channel, event);
+                            await this.broker.sendToChannel(row.channel, event).catch(error => {
+                                // No stream takes the subject (JetStream answers "no responders",
+                                // 503): it is gone (a NATS that lost its store) or was never made
+                                // (JetStream refused it). Make the streams again next pass.
+                                if ((error as { code?: string }).code === NO_RESPONDERS) {
+                                    this.streamsReady = false;
+                                }
+                                throw error;
+                            });
                             delivered.push(row.id);
                         }
                     } finally {

@@ -161,22 +161,48 @@ it("publishes order and inventory lifecycle events to their own bounded streams"
         "order.confirmed",
         "order.placed",
     ]);
-    const adapter = (
-        caller as unknown as {
+    const adapter = streamsOf(caller);
+    const info = await adapter.manager.streams.info(`${namespace}_order_placed`);
+    expect(info.state.messages).toBeGreaterThanOrEqual(1);
+    expect(info.config.max_msgs).toBe(100_000);
+    expect(info.config.max_bytes).toBe(128 * 1024 ** 2);
+    expect(info.config.max_age).toBeGreaterThan(0);
+});
+
+it("makes a stream again when it is gone, and sends the events that waited for it", async () => {
+    const stream = `${namespace}_inventory_updated`;
+    await streamsOf(caller).manager.streams.delete(stream);
+    await caller.call<Product, object>(
+        "products.create",
+        { name: "After the stream", price: 100, stock: 1 },
+        { meta: { user: adminCaller } },
+    );
+    await eventually(async () => {
+        const unsent = await pg.query(
+            "SELECT count(*)::int AS n FROM products.outbox WHERE sent_at IS NULL",
+        );
+        return unsent.rows[0].n === 0;
+    });
+    const info = await streamsOf(caller).manager.streams.info(stream);
+    expect(info.state.messages).toBe(1);
+    expect(info.config.max_msgs).toBe(100_000);
+});
+
+/** The JetStream manager of a broker's channel adapter. */
+function streamsOf(broker: ServiceBroker) {
+    return (
+        broker as unknown as {
             channelAdapter: {
                 manager: {
                     streams: {
                         info(name: string): Promise<{
-                            config: { max_age: number; max_msgs: number };
+                            config: { max_age: number; max_msgs: number; max_bytes: number };
                             state: { messages: number };
                         }>;
+                        delete(name: string): Promise<boolean>;
                     };
                 };
             };
         }
     ).channelAdapter;
-    const info = await adapter.manager.streams.info(`${namespace}_order_placed`);
-    expect(info.state.messages).toBeGreaterThanOrEqual(1);
-    expect(info.config.max_msgs).toBe(1_000_000);
-    expect(info.config.max_age).toBeGreaterThan(0);
-});
+}

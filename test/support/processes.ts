@@ -3,6 +3,7 @@
  * start with an environment, wait until healthy, read their logs, stop them.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -40,8 +41,18 @@ export function startNode(
         detached: true,
     });
     let output = "";
-    child.stdout?.on("data", chunk => (output += chunk));
-    child.stderr?.on("data", chunk => (output += chunk));
+    // TEST_NODE_LOG_DIR: every node's output also goes to a file there, to read after a failed run.
+    const logDir = process.env.TEST_NODE_LOG_DIR;
+    const logFile = logDir
+        ? fs.createWriteStream(path.join(logDir, `${name}-${child.pid}.log`))
+        : null;
+    const keep = (chunk: Buffer) => {
+        output += chunk;
+        logFile?.write(chunk);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    child.once("exit", () => logFile?.end());
     const exited = new Promise<void>(resolve => child.once("exit", () => resolve()));
     return {
         name,
