@@ -12,17 +12,9 @@ import type { OpenAPIV3 } from "openapi-types";
 import { restRoutes } from "../../services/api/routes";
 import { createTestBroker, gatewayUrl } from "../support/broker";
 
-/**
- * shared/API.md sits beside the checkout (CI, /work/main) or one level further up (worktrees
- * under /work/wt/): the nearest one up from the repository.
- */
+/** The contract this shop implements: the repository's copy of shared/API.md. */
 function contractFile(): string {
-    const root = path.resolve(__dirname, "../..");
-    for (let dir = path.dirname(root); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-        const file = path.join(dir, "shared", "API.md");
-        if (fs.existsSync(file)) return file;
-    }
-    throw new Error(`no shared/API.md beside ${root} or above it`);
+    return path.resolve(__dirname, "../../docs/contract/API.md");
 }
 
 interface ContractRoute {
