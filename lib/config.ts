@@ -150,10 +150,21 @@ function parseServices(value: string | undefined): ServiceName[] {
     return names as ServiceName[];
 }
 
+/**
+ * Default sizes of the rate limits. In production they are sized for one real client; elsewhere
+ * (`npm start` on a laptop, a test suite, a load tool, all from one address) they only stop a
+ * runaway loop, so local work is never throttled. The limiter itself runs the same either way.
+ */
+const RATE_LIMIT_DEFAULTS = {
+    production: { perIp: 600, perUser: 300, authPerIp: 100, authPerEmail: 10 },
+    other: { perIp: 100_000, perUser: 100_000, authPerIp: 10_000, authPerEmail: 1_000 },
+};
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
     const nodeEnv = env.NODE_ENV || "development";
     const dataDir = path.resolve(env.DATA_DIR || ".data");
     const zipkinUrl = text(env.ZIPKIN_URL);
+    const limits = RATE_LIMIT_DEFAULTS[nodeEnv === "production" ? "production" : "other"];
     return {
         services: parseServices(env.SERVICES),
         transporter: text(env.TRANSPORTER),
@@ -187,15 +198,23 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
         trustedProxies: list(env.TRUSTED_PROXIES),
         rateLimits: {
             windowSeconds: positive(env.RATE_LIMIT_WINDOW_SECONDS, 60, "RATE_LIMIT_WINDOW_SECONDS"),
-            perIp: positive(env.RATE_LIMIT_PER_IP, 600, "RATE_LIMIT_PER_IP"),
-            perUser: positive(env.RATE_LIMIT_PER_USER, 300, "RATE_LIMIT_PER_USER"),
+            perIp: positive(env.RATE_LIMIT_PER_IP, limits.perIp, "RATE_LIMIT_PER_IP"),
+            perUser: positive(env.RATE_LIMIT_PER_USER, limits.perUser, "RATE_LIMIT_PER_USER"),
             authWindowSeconds: positive(
                 env.RATE_LIMIT_AUTH_WINDOW_SECONDS,
                 15 * 60,
                 "RATE_LIMIT_AUTH_WINDOW_SECONDS",
             ),
-            authPerIp: positive(env.RATE_LIMIT_AUTH_PER_IP, 100, "RATE_LIMIT_AUTH_PER_IP"),
-            authPerEmail: positive(env.RATE_LIMIT_AUTH_PER_EMAIL, 10, "RATE_LIMIT_AUTH_PER_EMAIL"),
+            authPerIp: positive(
+                env.RATE_LIMIT_AUTH_PER_IP,
+                limits.authPerIp,
+                "RATE_LIMIT_AUTH_PER_IP",
+            ),
+            authPerEmail: positive(
+                env.RATE_LIMIT_AUTH_PER_EMAIL,
+                limits.authPerEmail,
+                "RATE_LIMIT_AUTH_PER_EMAIL",
+            ),
         },
         tracing: parseTracing(env.TRACING, zipkinUrl, nodeEnv),
         zipkinUrl,
