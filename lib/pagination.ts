@@ -1,6 +1,7 @@
 /**
- * The one page shape of every list: `?page=1&pageSize=20` (pageSize at most 100) in, and
- * `{ rows, total, page, pageSize, totalPages }` out.
+ * The one page shape of every list: `?page=1&pageSize=20` in, and
+ * `{ rows, total, page, pageSize, totalPages }` out. A page size is capped at 100: a larger one
+ * is answered with pages of 100, and the answer's `pageSize` says so.
  */
 import type { Page, PageParams } from "../types";
 
@@ -15,14 +16,14 @@ export const pageParamRules = {
         optional: true,
         integer: true,
         min: 1,
-        max: MAX_PAGE_SIZE,
         convert: true,
+        description: `Rows per page (default ${DEFAULT_PAGE_SIZE}), capped at ${MAX_PAGE_SIZE}: a larger size is answered with pages of ${MAX_PAGE_SIZE}`,
     },
 } as const;
 
 export function pageParams(params: PageParams): { page: number; pageSize: number; offset: number } {
     const page = params.page ?? 1;
-    const pageSize = params.pageSize ?? DEFAULT_PAGE_SIZE;
+    const pageSize = Math.min(params.pageSize ?? DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
     return { page, pageSize, offset: (page - 1) * pageSize };
 }
 

@@ -114,6 +114,8 @@ function ruleToSchema(rule: Rule): OpenAPIV3.SchemaObject {
     const r = typeof rule === "string" ? expandShorthand(rule) : rule;
     const schema = baseSchema(r);
     if (r.nullable === true) schema.nullable = true;
+    // fastest-validator ignores a rule's `description`; it is there for this document.
+    if (typeof r.description === "string") schema.description = r.description;
     if (r.default !== undefined && typeof r.default !== "function") schema.default = r.default;
     return schema;
 }

@@ -487,8 +487,12 @@ describe("order history", () => {
         expect(bobs.rows.map(o => o.id)).toEqual([bobOrder.id]);
     });
 
+    it("caps the page size at 100", async () => {
+        expect(await listOrders(admin, { pageSize: 101 })).toMatchObject({ pageSize: 100 });
+    });
+
     it.each([
-        [{ pageSize: 101 }, "pageSize"],
+        [{ pageSize: 0 }, "pageSize"],
         [{ page: 0 }, "page"],
         [{ status: "LOST" }, "status"],
         [{ userId: "bob" }, "userId"],

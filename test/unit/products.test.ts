@@ -165,7 +165,11 @@ describe("listing", () => {
         expect(beyond).toMatchObject({ rows: [], total: 2, page: 50 });
     });
 
-    it.each([{ pageSize: 101 }, { page: 0 }, { sort: "price; DROP TABLE" }, { minPrice: "abc" }])(
+    it("caps the page size at 100", async () => {
+        expect(await list({ pageSize: 1000 })).toMatchObject({ page: 1, pageSize: 100 });
+    });
+
+    it.each([{ pageSize: 0 }, { page: 0 }, { sort: "price; DROP TABLE" }, { minPrice: "abc" }])(
         "rejects %j with 422",
         async params => {
             await expectError(list(params), 422, "VALIDATION_ERROR");

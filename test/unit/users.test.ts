@@ -608,9 +608,12 @@ describe("list", () => {
         await expect(call("list")).rejects.toMatchObject(unauthorized);
     });
 
-    it("refuses a page size over 100 or a page below 1 with 422", async () => {
+    it("caps the page size at 100, and refuses a page size or page below 1 with 422", async () => {
         const admin = await login(ADMIN_EMAIL, ADMIN_PASSWORD);
-        await expect(call("list", { pageSize: 101 }, admin.meta)).rejects.toMatchObject(validation);
+        await expect(call("list", { pageSize: 101 }, admin.meta)).resolves.toMatchObject({
+            pageSize: 100,
+        });
+        await expect(call("list", { pageSize: 0 }, admin.meta)).rejects.toMatchObject(validation);
         await expect(call("list", { page: 0 }, admin.meta)).rejects.toMatchObject(validation);
         await expect(call("list", { page: "x" }, admin.meta)).rejects.toMatchObject(validation);
     });
