@@ -404,6 +404,35 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersThis> = {
         },
 
         /**
+         * Internal: a user's new shipping details for their unshipped orders, at once. The users
+         * service calls it when a profile changes; the durable `user.profileUpdated` event carries
+         * the same change, and whichever comes second changes nothing (older `updatedAt`).
+         */
+        updateShipping: {
+            visibility: "public",
+            params: {
+                $$strict: "remove",
+                userId: { type: "uuid" },
+                shipping: {
+                    type: "object",
+                    strict: "remove",
+                    props: {
+                        name: { type: "string", max: 200 },
+                        phone: { type: "string", max: 64, nullable: true, optional: true },
+                        address: { type: "object" },
+                    },
+                },
+                updatedAt: { type: "string", max: 40 },
+            },
+            async handler(
+                this: OrdersThis,
+                ctx: Context<UserProfileUpdatedEvent>,
+            ): Promise<{ updated: number }> {
+                return { updated: await this.applyProfileUpdate(ctx.params) };
+            },
+        },
+
+        /**
          * One settler pass now (the timer runs them anyway). Internal: tests and operators use it
          * to settle deterministically; `minAgeMs` defaults to the age the timer waits for.
          */

@@ -31,6 +31,7 @@ import {
     type Role,
     type TokenPair,
     type User,
+    type UserProfileUpdatedEvent,
 } from "../../types";
 import { migrations } from "./migrations";
 import { PasswordHasher, passwordCost } from "./passwords";
@@ -201,7 +202,11 @@ interface UsersThis {
     rotateRefreshToken(token: string): Promise<TokenPair>;
     revokeFamily(familyId: string, transaction?: Transaction): Promise<void>;
     endSession(refreshToken: string): Promise<void>;
-    updateProfile(userId: string, params: ProfileParams): Promise<{ user: User; changed: boolean }>;
+    updateProfile(
+        userId: string,
+        params: ProfileParams,
+    ): Promise<{ user: User; shipping: UserProfileUpdatedEvent | null }>;
+    pushShipping(ctx: UsersContext, shipping: UserProfileUpdatedEvent): Promise<void>;
     changePassword(
         userId: string,
         params: PasswordChangeParams,
@@ -326,8 +331,8 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
             },
             graphql: { mutation: "updateProfile(input: UpdateProfileInput!): User" },
             async handler(this: UsersThis, ctx: UsersContext<ProfileParams>) {
-                // The shipping details reach orders through the outbox (see migrations.ts).
-                const { user } = await this.updateProfile(caller(ctx).id, ctx.params);
+                const { user, shipping } = await this.updateProfile(caller(ctx).id, ctx.params);
+                if (shipping) await this.pushShipping(ctx, shipping);
                 return user;
             },
         },
@@ -618,16 +623,41 @@ const UsersService: ServiceSchema<ServiceSettingSchema, UsersThis> = {
             if (!columns.length) {
                 const row = await this.findUser(userId);
                 if (!row) throw new NotFoundError("User");
-                return { user: this.toUser(row), changed: false };
+                return { user: this.toUser(row), shipping: null };
             }
             const [row] = await this.sql().query<UserRow>(
                 `UPDATE users.users
                  SET ${columns.map(column => `${column} = :${column}`).join(", ")}, updated_at = now()
-                 WHERE id = :id RETURNING *`,
+                 WHERE id = :id
+                 RETURNING *, to_char(updated_at AT TIME ZONE 'UTC',
+                                      'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS updated_at_us`,
                 { replacements: { ...changes, id: userId }, type: QueryTypes.SELECT },
             );
             if (!row) throw new NotFoundError("User");
-            return { user: this.toUser(row), changed: true };
+            const user = this.toUser(row);
+            const shipping = {
+                userId: user.id,
+                shipping: { name: user.name, phone: user.phone, address: user.address },
+                // As precise as the event's (migrations.ts): consumers order updates by it.
+                updatedAt: (row as UserRow & { updated_at_us: string }).updated_at_us,
+            };
+            return { user, shipping };
+        },
+
+        /**
+         * The new shipping details go to the user's unshipped orders before the change is
+         * answered, so the next read of an order shows them. The `user.profileUpdated` event of the
+         * outbox (migrations.ts) carries the same change durably: it is what delivers it when
+         * orders can't be reached now, and it changes nothing once this call has.
+         */
+        async pushShipping(this: UsersThis, ctx: UsersContext, shipping: UserProfileUpdatedEvent) {
+            await ctx
+                .call("orders.updateShipping", shipping, { timeout: 1000, retries: 0 })
+                .catch((error: Error) =>
+                    this.logger.warn(
+                        `Orders of user ${shipping.userId} take the new shipping details from the event: ${error.message}`,
+                    ),
+                );
         },
 
         async changePassword(

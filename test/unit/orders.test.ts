@@ -9,7 +9,7 @@ import { createTestBroker, serviceSchema } from "../support/broker";
 import { adminCaller } from "../support/fixtures";
 import { createTestDatabase, type TestDatabase } from "../support/database";
 import { rejectionOf } from "../support/errors";
-import type { Sequelize } from "sequelize";
+import { QueryTypes, type Sequelize } from "sequelize";
 import {
     Channel,
     OrderStatus,
@@ -652,6 +652,46 @@ describe("profile updates", () => {
         expect((await getOrder(ada, pending.order.id)).shipping).toEqual(expected);
         expect((await getOrder(ada, shipped.id)).shipping).toEqual(shipped.shipping);
         await settle();
+    });
+
+    it("are on the orders as soon as the change is answered, and the event then changes nothing", async () => {
+        const ada = await shopper();
+        const lamp = await product(100, 10);
+        const order = (await place(ada, { items: [line(lamp, 1)] })).order;
+        const sequelize = (
+            broker.getLocalService("orders") as unknown as { sql(): Sequelize }
+        ).sql();
+        const touched = async () => {
+            const [row] = await sequelize.query<{ updated_at: Date }>(
+                `SELECT updated_at FROM orders.orders WHERE id = :id`,
+                { replacements: { id: order.id }, type: QueryTypes.SELECT },
+            );
+            return row.updated_at.getTime();
+        };
+
+        await broker.call(
+            "users.updateProfile",
+            { phone: "+44 20 7946 0999" },
+            { meta: { user: ada } },
+        );
+        // No waiting: the next read after the answer has it.
+        expect((await getOrder(ada, order.id)).shipping.phone).toBe("+44 20 7946 0999");
+        const appliedAt = await touched();
+        // The same change also went out durably (user.profileUpdated); once that event has been
+        // consumed, the order was not written again.
+        const [event] = await sequelize.query<{ id: string }>(
+            `SELECT id FROM users.outbox WHERE payload->>'userId' = :userId
+             ORDER BY created_at DESC LIMIT 1`,
+            { replacements: { userId: ada.id }, type: QueryTypes.SELECT },
+        );
+        await eventually(async () => {
+            const consumed = await sequelize.query(
+                `SELECT 1 FROM orders.processed_events WHERE event_id = :id`,
+                { replacements: { id: event.id }, type: QueryTypes.SELECT },
+            );
+            return consumed.length === 1;
+        });
+        expect(await touched()).toBe(appliedAt);
     });
 
     /** Hands a `user.profileUpdated` event to the orders service's channel handler. */
