@@ -1,7 +1,8 @@
 /**
  * Liveness and readiness of a node. Ready means: the broker has started every local service, the
- * transporter is connected (when there is one) and the cluster has been told about this node's
- * services, and every local service with a database has run
+ * transporter is connected (when there is one: NATS's own connection status, not only Moleculer's
+ * flag) and the cluster has been told about this node's services, and every local service with a
+ * database has run
  * its migrations and answers `SELECT 1`. A node whose database is down (at start or later) stays
  * alive and answers "not ready" with the reason, while the adapter keeps reconnecting.
  * The gateway serves this on `/health/*`; nodes without it serve it on `HEALTH_PORT`, from before
@@ -49,10 +50,40 @@ export function trackAnnouncements(broker: ServiceBroker): void {
             return result;
         });
     broker.localBus.on("$broker.stopped", () => announced.delete(broker));
+    // Once per connection (Moleculer makes a new client only when it connects from scratch).
+    broker.localBus.on("$transporter.connected", (payload: { wasReconnect?: boolean }) => {
+        if (!payload?.wasReconnect) followNatsStatus(broker);
+    });
+}
+
+/** Brokers whose NATS connection is down now (the client is redialling). */
+const offline = new WeakSet<ServiceBroker>();
+
+interface NatsStatusClient {
+    status(): AsyncIterable<{ type: string }>;
+}
+
+/**
+ * Moleculer's NATS transporter (nats 2.x) only logs its client's status: `transit.connected`
+ * stays true while the connection is down and the client redials. This follows the client's own
+ * status, so a node cut off from NATS reports not ready until it is back.
+ */
+function followNatsStatus(broker: ServiceBroker): void {
+    const client = (broker.transit as unknown as { tx?: { client?: Partial<NatsStatusClient> } })
+        ?.tx?.client;
+    if (typeof client?.status !== "function") return;
+    const statuses = (client as NatsStatusClient).status();
+    offline.delete(broker);
+    void (async () => {
+        for await (const status of statuses) {
+            if (status.type === "disconnect") offline.add(broker);
+            if (status.type === "reconnect") offline.delete(broker);
+        }
+    })();
 }
 
 function transporterCheck(broker: ServiceBroker): string {
-    if (!broker.transit!.connected) return "disconnected";
+    if (!broker.transit!.connected || offline.has(broker)) return "disconnected";
     return announced.has(broker) ? "ok" : "announcing";
 }
 

@@ -116,6 +116,14 @@ export class NodeCluster {
         return node.process;
     }
 
+    /** The node's own readiness answer: its status and the checks it names. */
+    async readiness(name: string): Promise<{ status: number; checks: Record<string, string> }> {
+        const node = this.nodes.get(name);
+        if (!node) throw new Error(`no node ${name} in the cluster`);
+        const response = await fetch(node.readyUrl);
+        return { status: response.status, checks: (await response.json()).checks };
+    }
+
     /** Whether the node's own readiness probe answers 200. */
     async isReady(name: string): Promise<boolean> {
         const node = this.nodes.get(name);
