@@ -206,6 +206,10 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
             windowTime: 60,
             halfOpenTime: 10_000,
             check: (err: Error) => {
+                // A call skipped because its caller's deadline had passed (514) is not the
+                // endpoint's fault: counted, a burst that outlasts its callers' timeouts would
+                // open the circuit of a healthy service.
+                if ((err as Errors.MoleculerError).type === "REQUEST_SKIPPED") return false;
                 const code = (err as Errors.MoleculerError).code;
                 return !code || code >= 500;
             },

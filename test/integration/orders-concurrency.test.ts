@@ -92,8 +92,13 @@ async function settleEverything(): Promise<void> {
     }
 }
 
+/**
+ * Bursts of hundreds of orders queue behind the bulkhead; on a loaded 2-core machine the last ones
+ * can wait longer than the gateway's 5 s. This file checks the books, not latency: its callers
+ * wait up to 20 s.
+ */
 function place(user: AuthUser, params: Record<string, unknown>): Promise<Order> {
-    return broker.call("orders.place", params, { meta: { user } });
+    return broker.call("orders.place", params, { meta: { user }, timeout: 20_000 });
 }
 
 describe("a burst of orders for one shelf", () => {
@@ -109,7 +114,8 @@ describe("a burst of orders for one shelf", () => {
 
         const placed = results.filter(r => r.status === "fulfilled").map(r => r.value);
         const refused = results.filter(r => r.status === "rejected").map(r => r.reason);
-        expect(refused.every(error => error.type === "INSUFFICIENT_STOCK")).toBe(true);
+        // Every refusal is the shortage (the failing assertion shows any other error in full).
+        expect(refused.filter(error => error.type !== "INSUFFICIENT_STOCK")).toEqual([]);
         // On a loaded machine a few reservations outlast placement's wait and answer 202
         // PENDING; the settler decides those. Either way, the books at the end are the same.
         expect(

@@ -1,6 +1,8 @@
 /**
  * lib/config.ts: what a node reads from its environment, where the defaults depend on it.
  */
+import { Errors } from "moleculer";
+import { createBrokerOptions } from "../../moleculer.config";
 import { readConfig } from "../../lib/config";
 
 describe("rate-limit sizes", () => {
@@ -36,5 +38,24 @@ describe("rate-limit sizes", () => {
         for (const value of ["0", "-1", "1.5", "many"]) {
             expect(() => readConfig({ RATE_LIMIT_PER_IP: value })).toThrow(/RATE_LIMIT_PER_IP/);
         }
+    });
+});
+
+describe("the circuit breaker's idea of a fault", () => {
+    const { circuitBreaker } = createBrokerOptions(readConfig({}));
+    const check = (circuitBreaker as { check(err: Error): boolean }).check;
+
+    it("counts server faults and errors without a code", () => {
+        expect(check(new Errors.MoleculerError("boom", 500))).toBe(true);
+        expect(check(new Errors.RequestTimeoutError({ action: "x.y", nodeID: "n" }))).toBe(true);
+        expect(check(new Error("a plain error"))).toBe(true);
+    });
+
+    it("doesn't count the client's errors, nor a call skipped for its caller's deadline", () => {
+        expect(check(new Errors.MoleculerClientError("no", 409, "INSUFFICIENT_STOCK"))).toBe(false);
+        expect(check(new Errors.ValidationError("bad", "VALIDATION_ERROR", []))).toBe(false);
+        expect(check(new Errors.RequestSkippedError({ action: "users.get", nodeID: "n" }))).toBe(
+            false,
+        );
     });
 });
