@@ -21,9 +21,6 @@ import { Kind, parse, type DefinitionNode, type FieldDefinitionNode, type TypeNo
 import type { OpenAPIV3 } from "openapi-types";
 import type { AccessLevel } from "../../lib/access";
 import { NotFoundError } from "../../lib/errors";
-import OrdersService from "../orders/orders.service";
-import ProductsService from "../products/products.service";
-import UsersService from "../users/users.service";
 import { restRoutes } from "./routes";
 
 type Schema = OpenAPIV3.SchemaObject | OpenAPIV3.ReferenceObject;
@@ -465,8 +462,20 @@ interface ContractErrorSender {
     sendContractError(req: IncomingMessage, res: ServerResponse, error: unknown): void;
 }
 
-/** The services with REST routes, from their modules (every node has the same code). */
-const REST_SERVICES = [UsersService, ProductsService, OrdersService] as unknown as ServiceSchema[];
+/**
+ * The services with REST routes, from their modules (every node has the same code). Loaded when
+ * the document is first asked for, not with the gateway: they bring Sequelize, moleculer-db and
+ * the channels, about 35 MB a gateway-only node otherwise never needs.
+ */
+function restServices(): ServiceSchema[] {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    return [
+        require("../users/users.service").default,
+        require("../products/products.service").default,
+        require("../orders/orders.service").default,
+    ] as ServiceSchema[];
+    /* eslint-enable @typescript-eslint/no-require-imports */
+}
 
 /**
  * The gateway routes of the documentation: `GET <basePath>/openapi.json`, and the page
@@ -474,7 +483,7 @@ const REST_SERVICES = [UsersService, ProductsService, OrdersService] as unknown 
  * route by another of the same path, so they can't share the REST route's. The document is built
  * once, on the first request.
  */
-export function openApiRoutes(basePath: string, services: ServiceSchema[] = REST_SERVICES) {
+export function openApiRoutes(basePath: string, services?: ServiceSchema[]) {
     let document: string | null = null;
     const docsPath = `${basePath}/docs`;
     const documentUrl = `${basePath}/openapi.json`;
@@ -489,7 +498,11 @@ export function openApiRoutes(basePath: string, services: ServiceSchema[] = REST
         route(documentUrl, {
             "GET /"(req: IncomingMessage, res: ServerResponse) {
                 document ??= JSON.stringify(
-                    buildOpenApi({ basePath, version: packageVersion(), services }),
+                    buildOpenApi({
+                        basePath,
+                        version: packageVersion(),
+                        services: services ?? restServices(),
+                    }),
                 );
                 send(res, 200, "application/json; charset=utf-8", document);
             },

@@ -121,7 +121,8 @@ export class NodeCluster {
         const node = this.nodes.get(name);
         if (!node) throw new Error(`no node ${name} in the cluster`);
         const response = await fetch(node.readyUrl);
-        return { status: response.status, checks: (await response.json()).checks };
+        const body = (await response.json()) as { checks: Record<string, string> };
+        return { status: response.status, checks: body.checks };
     }
 
     /** Whether the node's own readiness probe answers 200. */
