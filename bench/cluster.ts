@@ -169,9 +169,15 @@ export class BenchCluster {
         log(`cluster of ${this.nodes.length} nodes ready in ${Date.now() - started} ms`);
     }
 
+    /** `BENCH_NODE_FLAGS` (e.g. `--max-semi-space-size=2`) for every node, and the profiler's. */
     private nodeOptions(id: string): string[] {
-        if (!this.options.profiled?.includes(id)) return [];
-        return ["--cpu-prof", `--cpu-prof-dir=${path.join(this.options.profileDir!, id)}`];
+        const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+        if (!this.options.profiled?.includes(id)) return flags;
+        return [
+            ...flags,
+            "--cpu-prof",
+            `--cpu-prof-dir=${path.join(this.options.profileDir!, id)}`,
+        ];
     }
 
     /** The gateway answers for every service: it has seen each node's INFO packet. */

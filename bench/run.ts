@@ -186,6 +186,7 @@ async function main(): Promise<void> {
             buyers: buyerCount,
             // Who picks the node of each call (DISABLE_BALANCER, lib/config.ts).
             balancer: readConfig().disableBalancer ? "NATS queue groups" : "Moleculer",
+            nodeFlags: process.env.BENCH_NODE_FLAGS || "none",
         },
         scenarios: {},
     };
