@@ -33,4 +33,5 @@ EXPOSE 3000 3001 3030
 # No HEALTHCHECK here: the port to probe depends on the node kind (gateway on PORT, other nodes on
 # HEALTH_PORT), so docker-compose.yml and k8s/ declare the checks per kind.
 # `node` directly, not `npm start`: SIGTERM reaches the broker, which finishes in-flight requests.
-CMD ["node", "dist/bin/agora.js"]
+# The Node flags of every node: lib/node-flags.ts says why.
+CMD ["node", "--max-semi-space-size=2", "dist/bin/agora.js"]

@@ -14,6 +14,7 @@ import { Client } from "pg";
 import { AgoraClient } from "./client";
 import {
     AGORA_ENTRY,
+    benchNodeFlags,
     freePort,
     startProcess,
     waitUntilReady,
@@ -169,9 +170,9 @@ export class BenchCluster {
         log(`cluster of ${this.nodes.length} nodes ready in ${Date.now() - started} ms`);
     }
 
-    /** `BENCH_NODE_FLAGS` (e.g. `--max-semi-space-size=2`) for every node, and the profiler's. */
+    /** Every node's Node flags (benchNodeFlags), and the profiler's. */
     private nodeOptions(id: string): string[] {
-        const flags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+        const flags = benchNodeFlags();
         if (!this.options.profiled?.includes(id)) return flags;
         return [
             ...flags,

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { cleanEnvironment } from "./cluster";
-import { AGORA_ENTRY, freePort, startProcess, waitUntilReady } from "./processes";
+import { AGORA_ENTRY, benchNodeFlags, freePort, startProcess, waitUntilReady } from "./processes";
 
 export interface EmbeddedStartTimes {
     firstMs: number;
@@ -29,7 +29,7 @@ export async function timeEmbeddedStarts(): Promise<EmbeddedStartTimes> {
         EMBEDDED_DB_PORT: String(await freePort()),
     };
     const timeOneStart = async (name: string): Promise<number> => {
-        const node = startProcess(name, AGORA_ENTRY, env);
+        const node = startProcess(name, AGORA_ENTRY, env, benchNodeFlags());
         try {
             await waitUntilReady(node, `http://127.0.0.1:${port}/health/ready`, 120_000, 25);
             return Date.now() - node.startedAt;

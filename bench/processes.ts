@@ -3,6 +3,7 @@
  * process group so that a stop takes its children (embedded PostgreSQL) with it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { NODE_FLAGS } from "../lib/node-flags";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
@@ -10,6 +11,16 @@ import path from "node:path";
 /** The repository root: `dist/bench/*.js` runs two levels below it. */
 export const ROOT = path.resolve(__dirname, "../..");
 export const AGORA_ENTRY = path.join(ROOT, "dist/bin/agora.js");
+
+/**
+ * The Node flags of the nodes: production's (lib/node-flags.ts), or `BENCH_NODE_FLAGS` (`none`
+ * for no flags at all) to measure others.
+ */
+export function benchNodeFlags(): string[] {
+    const chosen = process.env.BENCH_NODE_FLAGS;
+    if (chosen === undefined || chosen === "") return [...NODE_FLAGS];
+    return chosen === "none" ? [] : chosen.split(/\s+/).filter(Boolean);
+}
 
 export interface BenchProcess {
     name: string;

@@ -13,6 +13,7 @@ import { mapLimit } from "./client";
 import { timeEmbeddedStarts } from "./embedded";
 import { runLoad, warmUp } from "./load";
 import {
+    benchNodeFlags,
     freePort,
     ROOT,
     sleep,
@@ -186,7 +187,7 @@ async function main(): Promise<void> {
             buyers: buyerCount,
             // Who picks the node of each call (DISABLE_BALANCER, lib/config.ts).
             balancer: readConfig().disableBalancer ? "NATS queue groups" : "Moleculer",
-            nodeFlags: process.env.BENCH_NODE_FLAGS || "none",
+            nodeFlags: benchNodeFlags().join(" ") || "none",
         },
         scenarios: {},
     };

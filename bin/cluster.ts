@@ -10,6 +10,7 @@
  *                      [--ports fixed|free] [--requests N]
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { NODE_FLAGS } from "../lib/node-flags";
 import net from "node:net";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -123,7 +124,7 @@ function startNode(spec: NodeSpec): RunningNode {
     else env.HEALTH_PORT = String(spec.port);
     // Its own process group: a terminal's Ctrl-C reaches this script, which stops the nodes in
     // order, rather than all of them at once.
-    const child = spawn(process.execPath, ["dist/bin/agora.js"], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, "dist/bin/agora.js"], {
         cwd: ROOT,
         env,
         stdio: ["ignore", "pipe", "pipe"],

@@ -14,6 +14,7 @@ import { Errors, type Middleware, type ServiceBroker } from "moleculer";
 import YAML from "yaml";
 import { ALL_SERVICES, readConfig, type ServiceName } from "../../lib/config";
 import { startHealthServer } from "../../lib/health";
+import { NODE_FLAGS } from "../../lib/node-flags";
 import { createBrokerOptions } from "../../moleculer.config";
 import { passwordCost } from "../../services/users/passwords";
 import { createTestBroker, gatewayUrl } from "../support/broker";
@@ -1048,6 +1049,13 @@ describe("k8s/", () => {
     );
 });
 
+describe("the Node flags of every node (lib/node-flags.ts)", () => {
+    it("are the ones npm start runs the node with", () => {
+        const start = JSON.parse(read("package.json")).scripts.start as string;
+        expect(start).toContain(`node ${NODE_FLAGS.join(" ")} dist/bin/agora.js`);
+    });
+});
+
 describe("Dockerfile", () => {
     const stages = dockerfileStages();
     const runtime = stages.at(-1)!;
@@ -1082,7 +1090,11 @@ describe("Dockerfile", () => {
         expect(user).toBeDefined();
         expect(user!.args).not.toMatch(/^(root|0)(:|$)/);
         const cmd = runtime.instructions.find(i => i.keyword === "CMD")!;
-        expect(JSON.parse(cmd.args)).toEqual(["node", JSON.parse(read("package.json")).main]);
+        expect(JSON.parse(cmd.args)).toEqual([
+            "node",
+            ...NODE_FLAGS,
+            JSON.parse(read("package.json")).main,
+        ]);
         expect(JSON.parse(read("package.json")).main).toBe("dist/bin/agora.js");
         expect(fs.existsSync(path.join(ROOT, "bin", "agora.ts"))).toBe(true);
         const exposed = runtime.instructions
