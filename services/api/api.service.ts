@@ -6,6 +6,7 @@
  * (http-headers.ts) and counts against the rate limits shared through Redis (lib/rate-limits.ts).
  * It decides no business rule.
  */
+import crypto from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Context, ServiceSchema } from "moleculer";
@@ -53,7 +54,7 @@ type GatewayRequest = IncomingMessage & {
 interface ApiThis {
     config: AgoraConfig;
     server: import("node:http").Server;
-    publicKeys: Record<string, string>;
+    publicKeys: Record<string, crypto.KeyObject>;
     rateLimits: RateLimits;
     trustedProxies: ProxyTrust;
     broker: import("moleculer").ServiceBroker;
@@ -216,6 +217,9 @@ const ApiService: ServiceSchema = {
             },
             serverOptions: {
                 tracing: false,
+                // Apollo's cache-control plugin is on unless turned off; nothing here sets a
+                // @cacheControl hint, and its bookkeeping runs on every resolved field.
+                cacheControl: false,
                 // Every operation carries its query (checked in graphql-request.ts).
                 persistedQueries: false,
                 validationRules: [NoSubscriptions],
@@ -553,7 +557,13 @@ const ApiService: ServiceSchema = {
                 `No JWT keys in the environment: using the generated pair under ${self.config.dataDir}/jwt.`,
             );
         }
-        self.publicKeys = keys.verificationKeys;
+        // Parsed once: a PEM string would be parsed again by every verification.
+        self.publicKeys = Object.fromEntries(
+            Object.entries(keys.verificationKeys).map(([kid, pem]) => [
+                kid,
+                crypto.createPublicKey(pem),
+            ]),
+        );
         self.trustedProxies = compileTrustedProxies(self.config.trustedProxies);
         self.rateLimits = RateLimits.create(self.config, self.logger);
         if (!self.rateLimits.shared && self.config.transporter) {
