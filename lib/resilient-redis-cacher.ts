@@ -31,8 +31,19 @@ end
 return 0`;
 
 interface StampedRedis extends Redis {
-    agoraStampedGet(stamp: string, before: string, after: string, fresh: string): Promise<[string, string | null]>;
-    agoraStampedSet(stamp: string, entry: string, expected: string, value: string, ttl: number): Promise<number>;
+    agoraStampedGet(
+        stamp: string,
+        before: string,
+        after: string,
+        fresh: string,
+    ): Promise<[string, string | null]>;
+    agoraStampedSet(
+        stamp: string,
+        entry: string,
+        expected: string,
+        value: string,
+        ttl: number,
+    ): Promise<number>;
 }
 
 export function newStamp(): string {
@@ -98,7 +109,10 @@ export class ResilientRedisCacher extends Cachers.Redis {
     }
 
     /** The group's current stamp and the entry stored under it, or null if the cache can't be used. */
-    async stampedGet(group: string, key: string): Promise<{ stamp: string; value: string | null } | null> {
+    async stampedGet(
+        group: string,
+        key: string,
+    ): Promise<{ stamp: string; value: string | null } | null> {
         if (this.recovery) return null;
         try {
             const [stamp, value] = await this.stamped().agoraStampedGet(
@@ -116,7 +130,13 @@ export class ResilientRedisCacher extends Cachers.Redis {
     }
 
     /** Stores `value` only if the group's stamp is still `stamp`. */
-    async stampedSet(group: string, stamp: string, key: string, value: string, ttl: number): Promise<boolean> {
+    async stampedSet(
+        group: string,
+        stamp: string,
+        key: string,
+        value: string,
+        ttl: number,
+    ): Promise<boolean> {
         if (this.recovery) return false;
         try {
             const stored = await this.stamped().agoraStampedSet(
@@ -135,7 +155,9 @@ export class ResilientRedisCacher extends Cachers.Redis {
     /** Gives each group a new stamp (one MSET): every entry stored under the old ones is unreachable. */
     async bump(groups: string[]): Promise<boolean> {
         try {
-            await this.stamped().mset(...groups.flatMap(group => [this.stampKey(group), newStamp()]));
+            await this.stamped().mset(
+                ...groups.flatMap(group => [this.stampKey(group), newStamp()]),
+            );
             return true;
         } catch {
             this.markStale();

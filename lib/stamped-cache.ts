@@ -55,7 +55,8 @@ class MemoryBackend implements Backend {
     set(group: string, stamp: string, key: string, value: string, ttl: number) {
         if (this.stamp(group) !== stamp) return Promise.resolve(false);
         // Bounded: the oldest entry goes first (a Map keeps insertion order).
-        if (this.entries.size >= MEMORY_MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
+        if (this.entries.size >= MEMORY_MAX_ENTRIES)
+            this.entries.delete(this.entries.keys().next().value!);
         this.entries.set(`${group}:${stamp}:${key}`, { value, expires: Date.now() + ttl * 1000 });
         return Promise.resolve(true);
     }
@@ -64,7 +65,8 @@ class MemoryBackend implements Backend {
         for (const group of groups) {
             this.stamps.set(group, newStamp());
             // Entries under old stamps are unreachable; drop them rather than wait for the TTL.
-            for (const key of this.entries.keys()) if (key.startsWith(`${group}:`)) this.entries.delete(key);
+            for (const key of this.entries.keys())
+                if (key.startsWith(`${group}:`)) this.entries.delete(key);
         }
         return Promise.resolve(true);
     }
@@ -142,9 +144,9 @@ export class StampedCache {
         countMetric(this.broker, AgoraMetric.CacheLookups, { action: group, result });
         if (result === "hit" && this.broker.cacher && this.broker.isMetricsEnabled()) {
             // Moleculer's own hit counter, which entries read outside its cacher would skip.
-            (this.broker.cacher as unknown as { metrics?: { increment(name: string): void } }).metrics?.increment(
-                "moleculer.cacher.found.total",
-            );
+            (
+                this.broker.cacher as unknown as { metrics?: { increment(name: string): void } }
+            ).metrics?.increment("moleculer.cacher.found.total");
         }
     }
 

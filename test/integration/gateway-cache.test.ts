@@ -54,7 +54,10 @@ beforeAll(async () => {
     gateway = createTestBroker({ ...cluster, nodeID: "api", services: ["api"] });
     writer = createTestBroker({ ...cluster, nodeID: "writer" });
     await Promise.all([products.start(), gateway.start(), writer.start()]);
-    await Promise.all([gateway.waitForServices(["products"]), writer.waitForServices(["products"])]);
+    await Promise.all([
+        gateway.waitForServices(["products"]),
+        writer.waitForServices(["products"]),
+    ]);
     base = gatewayUrl(gateway);
 });
 
