@@ -74,6 +74,17 @@ export function getKey(params: { id: string }): string {
     return params.id;
 }
 
+/**
+ * Set in a call's meta by a caller that sends the answer out as JSON as it is (the REST route): a
+ * cache hit then answers the entry's JSON text and sets `$responseType`, instead of an object.
+ */
+export const JSON_TEXT = "$productJsonText";
+
+/** True for the actions whose hits can be answered as JSON text. */
+export function isCachedProductRead(action: string | undefined): boolean {
+    return action !== undefined && Object.prototype.hasOwnProperty.call(cached, action);
+}
+
 type Check = (params: object) => true | unknown[] | Promise<true | unknown[]>;
 
 const cached: Record<string, { rules: object; key: (params: never) => string }> = {
@@ -113,6 +124,13 @@ export function ProductCacheMiddleware(): Middleware {
                 if (text === null) return next(ctx);
                 cache.count(group, "hit");
                 ctx.cachedResult = true;
+                const meta = ctx.meta as Record<string, unknown>;
+                if (meta[JSON_TEXT]) {
+                    // The gateway's REST route sends the entry's text as it is (moleculer-web sends
+                    // a string with a response type unchanged): no parse, no stringify.
+                    meta.$responseType = "application/json; charset=utf-8";
+                    return text;
+                }
                 return JSON.parse(text);
             };
         },

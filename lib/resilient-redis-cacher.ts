@@ -47,7 +47,8 @@ interface StampedRedis extends Redis {
 }
 
 export function newStamp(): string {
-    return crypto.randomBytes(9).toString("base64url");
+    // randomUUID draws from a cached entropy pool: no system call per read.
+    return crypto.randomUUID();
 }
 
 export class ResilientRedisCacher extends Cachers.Redis {

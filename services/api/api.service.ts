@@ -15,6 +15,7 @@ import { ApolloService } from "moleculer-apollo-server";
 import { GraphQLError as GraphQLErrorClass, type GraphQLError } from "graphql";
 import { checkAccess, type AccessLevel } from "../../lib/access";
 import { verifyAccessToken } from "../../lib/access-token";
+import { isCachedProductRead, JSON_TEXT } from "../../lib/product-cache";
 import { readConfig, type AgoraConfig } from "../../lib/config";
 import {
     clientIp,
@@ -309,6 +310,10 @@ const ApiService: ServiceSchema = {
                 ) {
                     requireJsonBody(req);
                     requireObjectBody(req);
+                    // A cached product read is sent as the cache's JSON text (lib/product-cache.ts).
+                    if (isCachedProductRead(req.$action?.name)) {
+                        (ctx.meta as Record<string, unknown>)[JSON_TEXT] = true;
+                    }
                     const key = req.headers["idempotency-key"];
                     if (typeof key === "string") ctx.meta.idempotencyKey = key;
                     await this.limitAuthAttempt(req.$action?.name, req.$params, req, res);

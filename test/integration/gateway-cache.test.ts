@@ -82,7 +82,11 @@ it("answers a cached product and listing at the gateway, without a products node
     expect((await http(base, "GET", path)).body.rows[0].id).toBe(product.id);
     expect((await http(base, "GET", `/api/products/${product.id}`)).body.price).toBe(100);
     served.length = 0;
-    expect((await http(base, "GET", path)).body.rows[0].price).toBe(100);
+    const hit = await http(base, "GET", path);
+    // A REST hit is the entry's JSON text, sent as it is, with the usual type.
+    expect(hit.headers.get("content-type")).toBe("application/json; charset=utf-8");
+    expect(hit.body).toMatchObject({ page: 1, pageSize: 20, total: 1 });
+    expect(hit.body.rows[0].price).toBe(100);
     expect((await http(base, "GET", `/api/products/${product.id}`)).body.price).toBe(100);
     // The same entries through GraphQL.
     const query = `{ products(category: "gw", page: 1, pageSize: 20) { rows { id price } }
