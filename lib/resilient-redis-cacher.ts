@@ -59,6 +59,8 @@ export class ResilientRedisCacher extends Cachers.Redis {
     private recovery: NodeJS.Timeout | null = null;
     private scriptsDefined = false;
     private closed = false;
+    /** The stamped groups this node has used: their stamps are replaced when it recovers. */
+    private readonly groups = new Set<string>();
 
     override get(key: string): Promise<GenericObject | null> {
         if (this.recovery) return Promise.resolve(null);
@@ -105,6 +107,7 @@ export class ResilientRedisCacher extends Cachers.Redis {
     }
 
     private stampKey(group: string): string {
+        this.groups.add(group);
         // Outside the entries' prefix: a clean of the entries leaves the stamps.
         return `stamp:${this.prefix}${group}`;
     }
@@ -170,14 +173,19 @@ export class ResilientRedisCacher extends Cachers.Redis {
         if (this.recovery || this.closed) return;
         this.logger.warn("Redis cacher unavailable: cache bypassed until it can be cleaned.");
         this.recovery = setInterval(() => {
-            super.clean("**").then(
-                () => {
-                    if (this.recovery) clearInterval(this.recovery);
-                    this.recovery = null;
-                    this.logger.info("Redis is back: cache cleaned, caching resumes.");
-                },
-                () => undefined,
-            );
+            // New stamps first: a reader that read a stamp before the outage and stores after it
+            // can't store under a stamp still current; then the entries go.
+            const stamps = [...this.groups].flatMap(group => [this.stampKey(group), newStamp()]);
+            (stamps.length ? this.client.mset(...stamps) : Promise.resolve())
+                .then(() => super.clean("**"))
+                .then(
+                    () => {
+                        if (this.recovery) clearInterval(this.recovery);
+                        this.recovery = null;
+                        this.logger.info("Redis is back: cache cleaned, caching resumes.");
+                    },
+                    () => undefined,
+                );
         }, RECOVERY_INTERVAL_MS);
         this.recovery.unref();
     }
