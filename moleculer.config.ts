@@ -9,6 +9,7 @@ import { Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import { AccessMiddleware } from "./lib/access";
 import { FailoverMiddleware } from "./lib/failover";
 import { ResilientRedisCacher } from "./lib/resilient-redis-cacher";
+import { ProductCacheMiddleware } from "./lib/product-cache";
 import { redisOptions } from "./lib/redis-options";
 import { RequestIdMiddleware, jsonLogFormatter, shortLogFormatter } from "./lib/request-id";
 import { AgoraValidator } from "./lib/validator";
@@ -126,8 +127,9 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         transporter: config.transporter?.startsWith("nats://")
             ? { type: "NATS", options: { url: config.transporter, ...NATS_CONNECTION } }
             : config.transporter,
-        // Shared Redis in a cluster (one clean reaches every node); memory when embedded. The
+        // Shared Redis in a cluster (one stamp bump reaches every node); memory when embedded. The
         // Redis cacher degrades to "no cache" while Redis is down (lib/resilient-redis-cacher.ts).
+        // Product reads use it through the stamped cache (lib/stamped-cache.ts).
         cacher: config.cacher
             ? new ResilientRedisCacher({
                   prefix: `${config.namespace}-cache`,
@@ -275,6 +277,9 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
                 // Handlers get the payload; the event carries its own id and metadata.
                 context: false,
             }) as unknown as Middleware,
+            // A call to products.list/products.get on another node is answered from the shared
+            // stamped cache when the entry is there (lib/product-cache.ts).
+            ProductCacheMiddleware(),
         ],
         // The operator's commands of `npm run repl` (bin/repl.ts), beside moleculer-repl's own.
         replCommands,

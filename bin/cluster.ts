@@ -234,7 +234,11 @@ async function main(): Promise<void> {
     log(`REPL     TRANSPORTER=${options.nats} NAMESPACE=${options.namespace} npm run repl`);
 
     const requests = Number(options.requests);
-    for (let i = 0; i < requests; i++) await fetch(`${base}/api/products`).then(r => r.text());
+    // Each a different page: the gateway answers a cached page itself (docs/caching.md), so only
+    // pages it has not cached reach, and show the spread over, the products nodes.
+    for (let i = 0; i < requests; i++) {
+        await fetch(`${base}/api/products?page=${i + 1}`).then(r => r.text());
+    }
     log(`${requests} listings through the gateway: ${await reportSpread(products)}`);
     log("Ctrl-C stops every node.");
 

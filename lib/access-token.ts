@@ -4,6 +4,7 @@
  * network hop to learn who is calling. The `kid` header names the key, so a new key can be rolled
  * out beside the old one.
  */
+import type crypto from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { AgoraConfig } from "./config";
 import type { JwtKeys } from "./jwt-keys";
@@ -58,7 +59,7 @@ export function signAccessToken(
  */
 export function verifyAccessToken(
     token: string,
-    publicKeys: Record<string, string>,
+    publicKeys: Record<string, string | crypto.KeyObject>,
     config: AgoraConfig,
 ): AuthUser {
     const invalid = () => new UnauthorizedError("Invalid access token");

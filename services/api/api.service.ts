@@ -6,6 +6,7 @@
  * (http-headers.ts) and counts against the rate limits shared through Redis (lib/rate-limits.ts).
  * It decides no business rule.
  */
+import crypto from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Context, ServiceSchema } from "moleculer";
@@ -14,6 +15,7 @@ import { ApolloService } from "moleculer-apollo-server";
 import { GraphQLError as GraphQLErrorClass, type GraphQLError } from "graphql";
 import { checkAccess, type AccessLevel } from "../../lib/access";
 import { verifyAccessToken } from "../../lib/access-token";
+import { isCachedProductRead, JSON_TEXT } from "../../lib/product-cache";
 import { readConfig, type AgoraConfig } from "../../lib/config";
 import {
     clientIp,
@@ -53,7 +55,7 @@ type GatewayRequest = IncomingMessage & {
 interface ApiThis {
     config: AgoraConfig;
     server: import("node:http").Server;
-    publicKeys: Record<string, string>;
+    publicKeys: Record<string, crypto.KeyObject>;
     rateLimits: RateLimits;
     trustedProxies: ProxyTrust;
     broker: import("moleculer").ServiceBroker;
@@ -216,6 +218,9 @@ const ApiService: ServiceSchema = {
             },
             serverOptions: {
                 tracing: false,
+                // Apollo's cache-control plugin is on unless turned off; nothing here sets a
+                // @cacheControl hint, and its bookkeeping runs on every resolved field.
+                cacheControl: false,
                 // Every operation carries its query (checked in graphql-request.ts).
                 persistedQueries: false,
                 validationRules: [NoSubscriptions],
@@ -305,6 +310,10 @@ const ApiService: ServiceSchema = {
                 ) {
                     requireJsonBody(req);
                     requireObjectBody(req);
+                    // A cached product read is sent as the cache's JSON text (lib/product-cache.ts).
+                    if (isCachedProductRead(req.$action?.name)) {
+                        (ctx.meta as Record<string, unknown>)[JSON_TEXT] = true;
+                    }
                     const key = req.headers["idempotency-key"];
                     if (typeof key === "string") ctx.meta.idempotencyKey = key;
                     await this.limitAuthAttempt(req.$action?.name, req.$params, req, res);
@@ -553,7 +562,13 @@ const ApiService: ServiceSchema = {
                 `No JWT keys in the environment: using the generated pair under ${self.config.dataDir}/jwt.`,
             );
         }
-        self.publicKeys = keys.verificationKeys;
+        // Parsed once: a PEM string would be parsed again by every verification.
+        self.publicKeys = Object.fromEntries(
+            Object.entries(keys.verificationKeys).map(([kid, pem]) => [
+                kid,
+                crypto.createPublicKey(pem),
+            ]),
+        );
         self.trustedProxies = compileTrustedProxies(self.config.trustedProxies);
         self.rateLimits = RateLimits.create(self.config, self.logger);
         if (!self.rateLimits.shared && self.config.transporter) {

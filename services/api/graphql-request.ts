@@ -68,6 +68,21 @@ interface Cost {
  * seconds, while parsing is linear. A syntax error is left to Apollo, which says where it is.
  */
 function checkCost(query: string): void {
+    // The verdict depends on the text alone: a query already found within the limits isn't parsed
+    // again (Apollo keeps its own parsed and validated copy).
+    if (withinLimits.has(query)) return;
+    measureCost(query);
+    if (query.length > ACCEPTED_MAX_LENGTH) return;
+    if (withinLimits.size >= ACCEPTED_MAX) withinLimits.delete(withinLimits.values().next().value!);
+    withinLimits.add(query);
+}
+
+/** Queries found within the limits, oldest first; bounded in number and size. */
+const withinLimits = new Set<string>();
+const ACCEPTED_MAX = 1000;
+const ACCEPTED_MAX_LENGTH = 10_000;
+
+function measureCost(query: string): void {
     let document: DocumentNode;
     try {
         document = parse(query, { noLocation: true });

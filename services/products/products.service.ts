@@ -1,7 +1,8 @@
 /**
  * products: the catalogue and its inventory. Owns the `products` schema. Listings and single
- * products are served through the cacher; every write that changes what they return (stock from
- * reservations included) cleans `products.**` before it answers.
+ * products are served through the stamped cache (lib/stamped-cache.ts, lib/product-cache.ts); every
+ * write that changes what they return (stock from reservations included) bumps their stamps before
+ * it answers.
  */
 import crypto from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
@@ -29,10 +30,20 @@ import {
     type ReservedLine,
 } from "../../types";
 import { migrations } from "./migrations";
-import { pageParamRules, pageParams, toPage } from "../../lib/pagination";
+import { pageParams, toPage } from "../../lib/pagination";
+import {
+    MAX_PRICE,
+    PRODUCT_CACHE_GROUPS,
+    ProductCacheGroup,
+    getKey,
+    listKey,
+    productGetRules,
+    productIdRule,
+    productListRules,
+} from "../../lib/product-cache";
+import { stampedCache } from "../../lib/stamped-cache";
 
 /** Stock and prices are PostgreSQL `integer`s; bounds keep every sum inside it. */
-const MAX_PRICE = 1_000_000_000;
 const MAX_STOCK = 1_000_000_000;
 const MAX_QUANTITY = 1_000_000;
 
@@ -60,7 +71,7 @@ const SORT_COLUMNS: Record<string, string> = {
     createdAt: "created_at",
 };
 
-const uuid = { type: "uuid", messages: { uuid: "'{field}' must be a product id (UUID)" } };
+const uuid = productIdRule;
 
 // --- Settings ---
 
@@ -155,64 +166,36 @@ const ProductsService: ServiceSchema = {
         /** A page of live products; served from the cache. */
         list: {
             ...readPolicy,
-            cache: {
-                keys: [
-                    "search",
-                    "category",
-                    "minPrice",
-                    "maxPrice",
-                    "inStock",
-                    "sort",
-                    "page",
-                    "pageSize",
-                ],
-            },
-            params: {
-                $$strict: "remove",
-                search: { type: "string", optional: true, trim: true, max: 200 },
-                category: { type: "string", optional: true, trim: true, max: 100 },
-                minPrice: {
-                    type: "number",
-                    optional: true,
-                    integer: true,
-                    min: 0,
-                    max: MAX_PRICE,
-                    convert: true,
-                },
-                maxPrice: {
-                    type: "number",
-                    optional: true,
-                    integer: true,
-                    min: 0,
-                    max: MAX_PRICE,
-                    convert: true,
-                },
-                inStock: { type: "boolean", optional: true, convert: true },
-                sort: {
-                    type: "enum",
-                    optional: true,
-                    values: ["name", "-name", "price", "-price", "createdAt", "-createdAt"],
-                },
-                ...pageParamRules,
-            },
+            params: productListRules,
             graphql: {
                 query: "products(search: String, category: String, minPrice: Int, maxPrice: Int, inStock: Boolean, sort: String, page: Int, pageSize: Int): ProductPage!",
             },
-            handler(this: ProductsThis, ctx: ProductsContext<ProductListParams>) {
-                return this.listProducts(ctx.params);
+            async handler(this: ProductsThis, ctx: ProductsContext<ProductListParams>) {
+                const text = await stampedCache(this.broker).read(
+                    ProductCacheGroup.List,
+                    listKey(ctx.params),
+                    () => this.listProducts(ctx.params),
+                );
+                return JSON.parse(text) as Page<Product>;
             },
         },
 
         /** One live product. */
         get: {
             ...readPolicy,
-            cache: { keys: ["id"] },
-            params: { $$strict: "remove", id: uuid },
+            params: productGetRules,
             graphql: { query: "product(id: ID!): Product" },
             async handler(this: ProductsThis, ctx: ProductsContext<{ id: string }>) {
-                const row = await this.findLive(ctx.params.id);
-                if (!row) throw new NotFoundError("Product", ctx.params.id);
-                return this.toProduct(row);
+                const text = await stampedCache(this.broker).read(
+                    ProductCacheGroup.Get,
+                    getKey(ctx.params),
+                    async () => {
+                        const row = await this.findLive(ctx.params.id);
+                        if (!row) throw new NotFoundError("Product", ctx.params.id);
+                        return this.toProduct(row);
+                    },
+                );
+                return JSON.parse(text) as Product;
             },
         },
 
@@ -402,6 +385,14 @@ const ProductsService: ServiceSchema = {
 
     // --- Methods ---
     methods: {
+        /**
+         * Every cached read of products is stale once this answers: the listing and product stamps
+         * are replaced (lib/stamped-cache.ts). Called by every write before it answers.
+         */
+        async clearCache(this: ProductsThis): Promise<void> {
+            await stampedCache(this.broker).bump(PRODUCT_CACHE_GROUPS);
+        },
+
         toProduct(this: ProductsThis, row: ProductRow): Product {
             return {
                 id: row.id,
