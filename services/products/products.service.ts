@@ -4,7 +4,7 @@
  * reservations included) cleans `products.**` before it answers.
  */
 import crypto from "node:crypto";
-import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Context, ServiceSchema } from "moleculer";
 import { DataTypes, QueryTypes, type Transaction } from "sequelize";
 import { DbMixin } from "../../mixins/db.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
@@ -119,10 +119,6 @@ interface ProductsThis {
     broker: import("moleculer").ServiceBroker;
     sql(): import("sequelize").Sequelize;
     clearCache(): Promise<void>;
-    cleanAfterStockChange(): Promise<void>;
-    /** The clean running now, and the one queued behind it (see cleanAfterStockChange). */
-    stockClean: Promise<void> | null;
-    nextStockClean: Promise<void> | null;
     toProduct(row: ProductRow): Product;
     findLive(id: string, transaction?: Transaction): Promise<ProductRow | null>;
     listProducts(params: ProductListParams): Promise<Page<Product>>;
@@ -408,25 +404,6 @@ const ProductsService: ServiceSchema = {
 
     // --- Methods ---
     methods: {
-        /**
-         * Cleans `products.**` after a reservation or release has committed, before it answers.
-         * Concurrent stock changes share cleans: a caller needs a clean that starts after its own
-         * commit, so it joins the one queued behind the clean running now (which may have started
-         * before that commit), or starts one when none runs. At most one clean runs per node, and
-         * a burst of N reservations costs two cleans, not N.
-         */
-        cleanAfterStockChange(this: ProductsThis): Promise<void> {
-            if (this.nextStockClean) return this.nextStockClean;
-            const start = (): Promise<void> => {
-                this.nextStockClean = null;
-                this.stockClean = this.clearCache().finally(() => (this.stockClean = null));
-                return this.stockClean;
-            };
-            if (!this.stockClean) return start();
-            this.nextStockClean = this.stockClean.catch(() => undefined).then(start);
-            return this.nextStockClean;
-        },
-
         toProduct(this: ProductsThis, row: ProductRow): Product {
             return {
                 id: row.id,
@@ -520,7 +497,7 @@ const ProductsService: ServiceSchema = {
                 }
                 throw refusal ?? err;
             }
-            await this.cleanAfterStockChange();
+            await this.clearCache();
             return toReservation(reservation);
         },
 
@@ -545,7 +522,7 @@ const ProductsService: ServiceSchema = {
                 }
                 return true;
             });
-            if (released) await this.cleanAfterStockChange();
+            if (released) await this.clearCache();
             return released;
         },
 
@@ -582,13 +559,6 @@ const ProductsService: ServiceSchema = {
             await this.clearCache();
             return this.toProduct(row);
         },
-    },
-
-    // --- Lifecycle ---
-    created(this: Service) {
-        const self = this as unknown as ProductsThis;
-        self.stockClean = null;
-        self.nextStockClean = null;
     },
 };
 
