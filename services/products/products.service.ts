@@ -46,6 +46,8 @@ import { stampedCache } from "../../lib/stamped-cache";
 /** Stock and prices are PostgreSQL `integer`s; bounds keep every sum inside it. */
 const MAX_STOCK = 1_000_000_000;
 const MAX_QUANTITY = 1_000_000;
+/** The SQLSTATE `products.reserve_stock` raises when some line is short or unknown. */
+const REFUSED = "AGR01";
 
 interface ProductRow {
     id: string;
@@ -466,81 +468,28 @@ const ProductsService: ServiceSchema = {
         },
 
         async reserveStock(this: ProductsThis, params: ReserveParams): Promise<Reservation> {
-            const positions = new Map(params.items.map((item, index) => [item.productId, index]));
-            const items = [...params.items].sort((a, b) => a.productId.localeCompare(b.productId));
-            const reservation = await this.sql().transaction(async transaction => {
-                // The unique order id makes a repeat wait for the first attempt, then see it.
-                const [inserted] = await this.sql().query<{ order_id: string }>(
-                    `INSERT INTO products.reservations (order_id, items, status)
-                     VALUES (:orderId, '[]', 'held') ON CONFLICT (order_id) DO NOTHING RETURNING order_id`,
+            let reservation: ReservationRow;
+            try {
+                // One statement (products.reserve_stock, migration 003): see there why.
+                [reservation] = await this.sql().query<ReservationRow>(
+                    `SELECT * FROM products.reserve_stock(:orderId, CAST(:lines AS jsonb))`,
                     {
-                        replacements: { orderId: params.orderId },
-                        type: QueryTypes.SELECT,
-                        transaction,
-                    },
-                );
-                if (!inserted) return null;
-                const short: ShortItem[] = [];
-                const unknown: FieldProblem[] = [];
-                const reserved: ReservedLine[] = [];
-                // In id order, so that two orders over the same products never deadlock. The name
-                // and price come from the same row update: the order pays what was reserved.
-                for (const item of items) {
-                    const [taken] = await this.sql().query<{ name: string; price: number }>(
-                        `UPDATE products.products SET stock = stock - :quantity, updated_at = now()
-                         WHERE id = :id AND stock >= :quantity AND deleted_at IS NULL
-                         RETURNING name, price`,
-                        {
-                            replacements: { id: item.productId, quantity: item.quantity },
-                            type: QueryTypes.SELECT,
-                            transaction,
+                        replacements: {
+                            orderId: params.orderId,
+                            lines: JSON.stringify(params.items),
                         },
-                    );
-                    if (taken) {
-                        reserved.push({ ...item, name: taken.name, unitPrice: taken.price });
-                        continue;
-                    }
-                    const row = await this.findLive(item.productId, transaction);
-                    if (!row) {
-                        unknown.push({
-                            field: `items[${positions.get(item.productId)}].productId`,
-                            message: "No such product",
-                            type: "notFound",
-                            actual: item.productId,
-                        });
-                    } else {
-                        short.push({
-                            productId: item.productId,
-                            requested: item.quantity,
-                            available: row.stock,
-                        });
-                    }
-                }
-                // Throwing rolls back every line and the reservation row.
-                if (unknown.length) throw new FieldValidationError(unknown);
-                if (short.length) {
-                    countMetric(this.broker, AgoraMetric.ReservationShortfalls);
-                    throw new InsufficientStockError(short);
-                }
-                const [row] = await this.sql().query<ReservationRow>(
-                    `UPDATE products.reservations SET items = :items WHERE order_id = :orderId RETURNING *`,
-                    {
-                        replacements: { orderId: params.orderId, items: JSON.stringify(reserved) },
                         type: QueryTypes.SELECT,
-                        transaction,
                     },
                 );
-                return row;
-            });
-            if (reservation) {
-                await this.clearCache();
-                return toReservation(reservation);
+            } catch (err) {
+                const refusal = refusalOf(err, params);
+                if (refusal instanceof InsufficientStockError) {
+                    countMetric(this.broker, AgoraMetric.ReservationShortfalls);
+                }
+                throw refusal ?? err;
             }
-            const [existing] = await this.sql().query<ReservationRow>(
-                `SELECT * FROM products.reservations WHERE order_id = :orderId`,
-                { replacements: { orderId: params.orderId }, type: QueryTypes.SELECT },
-            );
-            return toReservation(existing);
+            await this.clearCache();
+            return toReservation(reservation);
         },
 
         async releaseStock(this: ProductsThis, orderId: string): Promise<boolean> {
@@ -603,6 +552,36 @@ const ProductsService: ServiceSchema = {
         },
     },
 };
+
+/** What `products.reserve_stock` raises (SQLSTATE AGR01) when it refuses an order. */
+interface Refusal {
+    short: ShortItem[];
+    unknown: string[];
+}
+
+/**
+ * The typed error for a refused reservation: 422 naming each unknown or deleted product (by its
+ * line in the request), else 409 naming each short line; null for any other failure.
+ */
+function refusalOf(err: unknown, params: ReserveParams): Error | null {
+    const cause = (err as { original?: { code?: string; detail?: string } }).original;
+    if (cause?.code !== REFUSED || !cause.detail) return null;
+    const refusal = JSON.parse(cause.detail) as Refusal;
+    if (refusal.unknown.length) {
+        const positions = new Map(
+            params.items.map((item, index) => [item.productId.toLowerCase(), index]),
+        );
+        return new FieldValidationError(
+            refusal.unknown.map((id): FieldProblem => ({
+                field: `items[${positions.get(id)}].productId`,
+                message: "No such product",
+                type: "notFound",
+                actual: id,
+            })),
+        );
+    }
+    return new InsufficientStockError(refusal.short);
+}
 
 function toReservation(row: ReservationRow): Reservation {
     return {

@@ -4,7 +4,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import { createTestBroker } from "../support/broker";
-import { createTestDatabase, type TestDatabase } from "../support/database";
+import { REDIS_URL, createTestDatabase, type TestDatabase } from "../support/database";
 import type { AuthUser, Page, Product } from "../../types";
 import { rejectionOf } from "../support/errors";
 
@@ -194,6 +194,53 @@ describe("listing", () => {
             { meta: { user: admin } },
         );
         expect((await list({ category: "fresh" })).rows[0].price).toBe(11);
+    });
+});
+
+describe("cache freshness under concurrent reservations (Redis)", () => {
+    let cached: ServiceBroker;
+
+    beforeAll(async () => {
+        cached = createTestBroker({
+            services: ["products"],
+            cacher: REDIS_URL,
+            namespace: `products-fresh-${process.pid}-${Date.now()}`,
+        });
+        await cached.start();
+    });
+
+    afterAll(() => cached.stop());
+
+    it("never shows stock older than a reservation that has answered, while many run at once", async () => {
+        const product = await cached.call<Product, object>(
+            "products.create",
+            { name: "Busy", price: 1, stock: 100, category: "busy" },
+            { meta: { user: admin } },
+        );
+        let answered = 0;
+        const violations: string[] = [];
+        const reservations = Array.from({ length: 40 }, async (_, i) => {
+            // Reads between the writes keep caching intermediate stock.
+            await cached.call("products.get", { id: product.id });
+            await cached.call("products.reserve", {
+                orderId: `40000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+                items: [{ productId: product.id, quantity: 1 }],
+            });
+            // Every reservation counted here has committed before it answered.
+            const committed = ++answered;
+            const [got, page] = await Promise.all([
+                cached.call<Product, object>("products.get", { id: product.id }),
+                cached.call<Page<Product>, object>("products.list", { category: "busy" }),
+            ]);
+            for (const stock of [got.stock, page.rows[0].stock]) {
+                if (stock > 100 - committed) violations.push(`${stock} after ${committed}`);
+            }
+        });
+        await Promise.all(reservations);
+        expect(violations).toEqual([]);
+        expect((await cached.call<Product, object>("products.get", { id: product.id })).stock).toBe(
+            60,
+        );
     });
 });
 
