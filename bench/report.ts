@@ -199,7 +199,7 @@ export function tableRows(results: BenchResults): Row[] {
         const what = f.fault === "kill" ? "killed (SIGKILL)" : "hung (SIGSTOP)";
         const after = `after the ${f.fault === "kill" ? "kill" : "pause"}`;
         rows.push({
-            scenario: `REST listing, ${f.killedNode} ${what} midway`,
+            scenario: `REST listing, uncached, ${f.killedNode} ${what} midway`,
             reqPerSec: number(f.reqPerSec),
             p50: ms(f.latencyP50Ms),
             p99: ms(f.latencyP99Ms),

@@ -2,6 +2,7 @@
  * The load scenarios of issue 6, each against the running cluster through the public API, as
  * clients would use it. Every scenario warms up first (JIT, pools, caches), then measures.
  */
+import crypto from "node:crypto";
 import type autocannon from "autocannon";
 import { ADMIN, type BenchCluster } from "./cluster";
 import { mapLimit, type AgoraClient, type Buyer } from "./client";
@@ -211,17 +212,27 @@ async function checkStock(
 type Fault = "kill" | "pause";
 
 /**
- * The cached listing while one of the two products nodes fails a third of the way in: killed
- * (SIGKILL: its connections close at once) or hung (SIGSTOP: its connections stay open, as with a
- * frozen process or a lost network). How many requests fail, for how long the gateway answers
- * less than half its usual rate or nothing at all, before it stops calling that node.
+ * A listing while one of the two products nodes fails a third of the way in: killed (SIGKILL: its
+ * connections close at once) or hung (SIGSTOP: its connections stay open, as with a frozen process
+ * or a lost network). How many requests fail, for how long the gateway answers less than half its
+ * usual rate or nothing at all, before it stops calling that node. Each request searches for a
+ * term of its own: a cached page is answered by the gateway itself (lib/product-cache.ts) and
+ * would never reach the products nodes, so every one of these misses and is a call to one of them.
  */
 async function nodeFault(
     context: BenchContext,
     fault: Fault,
 ): Promise<Omit<LoadResult, "timeline"> & FailoverFigures> {
     const victim = context.cluster.node("products-2");
-    const options: LoadOptions = { ...base(context), path: LISTING_PATH };
+    let next = 0;
+    const run = crypto.randomUUID().slice(0, 8);
+    const options: LoadOptions = {
+        ...base(context),
+        setupRequest(request) {
+            request.path = `/api/products?pageSize=20&search=${fault}-${run}-${next++}`;
+            return request;
+        },
+    };
     await warmUp({ ...options, connections: 10 }, context.settings.warmup);
     const duration = context.settings.failoverDuration;
     const killAtMs = Math.round((duration * 1000) / 3);
