@@ -13,7 +13,6 @@ import { ProductCacheMiddleware } from "./lib/product-cache";
 import { redisOptions } from "./lib/redis-options";
 import { RequestIdMiddleware, jsonLogFormatter, shortLogFormatter } from "./lib/request-id";
 import { AgoraValidator } from "./lib/validator";
-import { CacheMetricsMiddleware } from "./lib/metrics";
 import { trackAnnouncements } from "./lib/health";
 import { replCommands } from "./lib/repl-commands";
 
@@ -256,8 +255,6 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         created(broker) {
             // Readiness waits until the cluster knows this node's services (lib/health.ts).
             trackAnnouncements(broker);
-            // Middlewares of `middlewares` sit inside the built-in ones; this one must wrap the cacher.
-            if (broker.isMetricsEnabled()) broker.middlewares.add(CacheMetricsMiddleware);
         },
         middlewares: [
             // Innermost on remote calls: probes a node that keeps a call waiting, and treats a

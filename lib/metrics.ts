@@ -3,7 +3,7 @@
  * breaker, cacher hits and misses, transporter, process). Names use Moleculer's dotted style; the
  * Prometheus reporter exports `agora.http.requests.total` as `agora_http_requests_total`.
  */
-import type { ActionSchema, Context, Middleware, ServiceBroker } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 
 export const AgoraMetric = {
     /** Gateway answers, by method, route template and status. */
@@ -122,25 +122,3 @@ export function setMetric(
 ): void {
     if (ensure(broker, name)) broker.metrics.set(name, value, labels);
 }
-
-/**
- * Counts hits and misses of every cached action, by action. Moleculer's own
- * `moleculer_cacher_get_total` / `found_total` have no action label, and don't count the lookups
- * the degraded Redis cacher skips (lib/resilient-redis-cacher.ts); this sees every call. It must
- * wrap the cacher middleware (it reads `ctx.cachedResult` afterwards), so it is added after the
- * built-in middlewares: see `created` in moleculer.config.ts.
- */
-export const CacheMetricsMiddleware: Middleware = {
-    name: "CacheMetrics",
-    localAction(handler: (ctx: Context) => Promise<unknown>, action: ActionSchema) {
-        if (!action.cache) return handler;
-        return async (ctx: Context) => {
-            const result = await handler(ctx);
-            countMetric(ctx.broker, AgoraMetric.CacheLookups, {
-                action: String(action.name),
-                result: ctx.cachedResult ? "hit" : "miss",
-            });
-            return result;
-        };
-    },
-} as unknown as Middleware;
