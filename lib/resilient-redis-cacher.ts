@@ -108,8 +108,11 @@ export class ResilientRedisCacher extends Cachers.Redis {
 
     private stampKey(group: string): string {
         this.groups.add(group);
-        // Outside the entries' prefix: a clean of the entries leaves the stamps.
-        return `stamp:${this.prefix}${group}`;
+        // Under the namespace's prefix, so that what cleans a namespace's cache (a full clean, the
+        // tests' and the bench's clean-up) removes the stamps too. A removed stamp is safe: the next
+        // read sets a new random one, under which no old entry is found and against which no store
+        // begun under the old stamp succeeds.
+        return `${this.prefix}stamp:${group}`;
     }
 
     /** The group's current stamp and the entry stored under it, or null if the cache can't be used. */
