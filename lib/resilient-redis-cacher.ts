@@ -115,6 +115,11 @@ export class ResilientRedisCacher extends Cachers.Redis {
         return `${this.prefix}stamp:${group}`;
     }
 
+    /** MSET arguments giving each group a new random stamp. */
+    private freshStamps(groups: string[]): string[] {
+        return groups.flatMap(group => [this.stampKey(group), newStamp()]);
+    }
+
     /** The group's current stamp and the entry stored under it, or null if the cache can't be used. */
     async stampedGet(
         group: string,
@@ -162,9 +167,7 @@ export class ResilientRedisCacher extends Cachers.Redis {
     /** Gives each group a new stamp (one MSET): every entry stored under the old ones is unreachable. */
     async bump(groups: string[]): Promise<boolean> {
         try {
-            await this.stamped().mset(
-                ...groups.flatMap(group => [this.stampKey(group), newStamp()]),
-            );
+            await this.stamped().mset(...this.freshStamps(groups));
             return true;
         } catch {
             this.markStale();
@@ -178,7 +181,7 @@ export class ResilientRedisCacher extends Cachers.Redis {
         this.recovery = setInterval(() => {
             // New stamps first: a reader that read a stamp before the outage and stores after it
             // can't store under a stamp still current; then the entries go.
-            const stamps = [...this.groups].flatMap(group => [this.stampKey(group), newStamp()]);
+            const stamps = this.freshStamps([...this.groups]);
             (stamps.length ? this.client.mset(...stamps) : Promise.resolve())
                 .then(() => super.clean("**"))
                 .then(

@@ -6,7 +6,7 @@
  */
 import crypto from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
-import { DataTypes, QueryTypes, type Transaction } from "sequelize";
+import { DataTypes, QueryTypes } from "sequelize";
 import { DbMixin } from "../../mixins/db.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { readPolicy } from "../../lib/call-policy";
@@ -131,7 +131,7 @@ interface ProductsThis {
     sql(): import("sequelize").Sequelize;
     clearCache(): Promise<void>;
     toProduct(row: ProductRow): Product;
-    findLive(id: string, transaction?: Transaction): Promise<ProductRow | null>;
+    findLive(id: string): Promise<ProductRow | null>;
     listProducts(params: ProductListParams): Promise<Page<Product>>;
     reserveStock(params: ReserveParams): Promise<Reservation>;
     releaseStock(orderId: string): Promise<boolean>;
@@ -409,10 +409,10 @@ const ProductsService: ServiceSchema = {
             };
         },
 
-        async findLive(this: ProductsThis, id: string, transaction?: Transaction) {
+        async findLive(this: ProductsThis, id: string) {
             const [row] = await this.sql().query<ProductRow>(
                 `SELECT * FROM products.products WHERE id = :id AND deleted_at IS NULL`,
-                { replacements: { id }, type: QueryTypes.SELECT, transaction },
+                { replacements: { id }, type: QueryTypes.SELECT },
             );
             return row ?? null;
         },
