@@ -34,4 +34,4 @@ EXPOSE 3000 3001 3030
 # HEALTH_PORT), so docker-compose.yml and k8s/ declare the checks per kind.
 # `node` directly, not `npm start`: SIGTERM reaches the broker, which finishes in-flight requests.
 # The Node flags of every node: lib/node-flags.ts says why.
-CMD ["node", "--max-semi-space-size=2", "dist/bin/agora.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/bin/agora.js"]
