@@ -14,6 +14,7 @@ import { redisOptions } from "./lib/redis-options";
 import { RequestIdMiddleware, jsonLogFormatter, shortLogFormatter } from "./lib/request-id";
 import { AgoraValidator } from "./lib/validator";
 import { trackAnnouncements } from "./lib/health";
+import { dropClientQuantiles } from "./lib/metrics";
 import { replCommands } from "./lib/repl-commands";
 
 type ChannelAdapterConfig = Parameters<typeof ChannelsMiddleware>[0]["adapter"];
@@ -255,6 +256,8 @@ export function createBrokerOptions(config: AgoraConfig = readConfig()): BrokerO
         created(broker) {
             // Readiness waits until the cluster knows this node's services (lib/health.ts).
             trackAnnouncements(broker);
+            // Latency as bucketed histograms only; Prometheus derives the quantiles (lib/metrics.ts).
+            dropClientQuantiles(broker);
         },
         middlewares: [
             // Innermost on remote calls: probes a node that keeps a call waiting, and treats a

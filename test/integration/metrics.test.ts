@@ -115,6 +115,14 @@ describe("one node hosting every service", () => {
         const after = await scrape(metricsUrl);
         expectValidPrometheusText(after);
         expect(after).toContain("moleculer_request_total");
+        // Action latency is a bucketed histogram (Prometheus derives quantiles from it); the
+        // in-process quantiles Moleculer would keep are dropped (lib/metrics.ts).
+        const listAction = { action: "products.list", type: "local", le: "+Inf" };
+        expect(sample(after, "moleculer_request_time_bucket", listAction)).toBeGreaterThan(
+            sample(before, "moleculer_request_time_bucket", listAction),
+        );
+        expect(after).toMatch(/^# TYPE moleculer_request_time histogram$/m);
+        expect(after).not.toMatch(/^moleculer_(request|event_received)_time\{[^}]*quantile=/m);
         expect(sample(after, "agora_http_requests_total", listRoute)).toBe(
             sample(before, "agora_http_requests_total", listRoute) + 2,
         );
