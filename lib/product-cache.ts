@@ -4,7 +4,9 @@
  * (one product). One key derivation for both sides, from the action's own validated parameters.
  * How the cache stays fresh: lib/stamped-cache.ts.
  */
-import type { ActionSchema, Context, Middleware, ServiceBroker } from "moleculer";
+import type { CallingOptions, Middleware, ServiceBroker } from "moleculer";
+
+type CallOptions = CallingOptions & { parentCtx?: { meta: object } };
 import { pageParamRules } from "./pagination";
 import { ResilientRedisCacher } from "./resilient-redis-cacher";
 import { stampedCache } from "./stamped-cache";
@@ -49,10 +51,19 @@ export const productListRules = {
 
 export const productGetRules = { $$strict: "remove", id: productIdRule } as const;
 
-export const ProductCacheGroup = { List: "products.list", Get: "products.get" } as const;
+export const ProductCacheGroup = {
+    List: "products.list",
+    Get: "products.get",
+    /** Whole GraphQL answers to catalogue queries, kept by the gateway (services/api/graphql-catalog.ts). */
+    GraphQL: "graphql.catalog",
+} as const;
 
-/** Every write to the catalogue or to stock changes what both return. */
-export const PRODUCT_CACHE_GROUPS = [ProductCacheGroup.List, ProductCacheGroup.Get];
+/** Every write to the catalogue or to stock changes what all three return. */
+export const PRODUCT_CACHE_GROUPS = [
+    ProductCacheGroup.List,
+    ProductCacheGroup.Get,
+    ProductCacheGroup.GraphQL,
+];
 
 /** The entry key of a validated `products.list` call. */
 export function listKey(params: ProductListParams): string {
@@ -93,46 +104,83 @@ const cached: Record<string, { rules: object; key: (params: never) => string }> 
 };
 
 /**
- * On a caller's node (the gateway), a call to a product read on another node is answered from the
- * cache when the entry is there, without the round trip; otherwise it goes to the products node,
- * which reads, computes and stores it. Parameters that don't validate go through (and are refused
- * there, as before).
+ * On a caller's node (the gateway), a call to a product read that no local service answers is
+ * answered from the cache when the entry is there: before the call is routed, so a hit costs no
+ * round trip, no context and none of the remote call's middlewares (metrics, timeout, retry,
+ * circuit breaker, tracing; `agora.cache.lookups` counts it). Otherwise, and for parameters that
+ * don't validate (refused there, as before), the call goes to a products node, which reads,
+ * computes and stores the entry. A call aimed at one node (`nodeID`) always goes there.
  */
 export function ProductCacheMiddleware(): Middleware {
     const checks = new Map<string, Check>();
+    let broker: ServiceBroker;
+    type Call = (action: unknown, params?: unknown, opts?: CallOptions) => Promise<unknown>;
     return {
         name: "ProductCache",
-        remoteAction(next: (ctx: Context) => Promise<unknown>, action: ActionSchema) {
-            const spec = action.name ? cached[action.name] : undefined;
-            if (!spec) return next;
-            const group = action.name as string;
-            return async (ctx: Context) => {
-                const broker: ServiceBroker = ctx.broker;
+        created(created: ServiceBroker) {
+            broker = created;
+        },
+        call(next: Call): Call {
+            return (action, params, opts) => {
+                const name =
+                    typeof action === "string"
+                        ? action
+                        : (action as { action?: { name?: string } } | null)?.action?.name;
+                const spec = name !== undefined ? cached[name] : undefined;
                 // Only a cache shared with the products nodes (Redis) sees their stamp bumps.
-                if (!(broker.cacher instanceof ResilientRedisCacher) || !broker.validator) {
-                    return next(ctx);
+                if (
+                    !spec ||
+                    opts?.nodeID ||
+                    !(broker.cacher instanceof ResilientRedisCacher) ||
+                    !broker.validator ||
+                    broker.getLocalService(name!.split(".")[0])
+                ) {
+                    return next(action, params, opts);
                 }
-                let check = checks.get(group);
-                if (!check) {
-                    check = broker.validator.compile(spec.rules) as unknown as Check;
-                    checks.set(group, check);
-                }
-                const params = { ...(ctx.params as object) };
-                if ((await check(params)) !== true) return next(ctx);
-                const cache = stampedCache(broker);
-                const text = await cache.peek(group, spec.key(params as never));
-                if (text === null) return next(ctx);
-                cache.count(group, "hit");
-                ctx.cachedResult = true;
-                const meta = ctx.meta as Record<string, unknown>;
-                if (meta[JSON_TEXT]) {
-                    // The gateway's REST route sends the entry's text as it is (moleculer-web sends
-                    // a string with a response type unchanged): no parse, no stringify.
-                    meta.$responseType = "application/json; charset=utf-8";
-                    return text;
-                }
-                return JSON.parse(text);
+                let routed: (Promise<unknown> & { ctx?: unknown }) | undefined;
+                const answer = answerFromCache(name!, spec, params, opts).then(found =>
+                    found === MISS ? (routed = next(action, params, opts)) : found,
+                );
+                // Moleculer's wrapper of call middlewares (`interceptCallMiddleware`) sets the
+                // returned promise's `ctx` to the context of the last call whose `next` ran at once:
+                // another request's here, since `next` runs after the lookup. Context.call merges
+                // that context's meta into the caller's (a GET answered 201 with the Location of a
+                // product just created). `ctx` stays this call's own: the routed call's, or none.
+                Object.defineProperty(answer, "ctx", {
+                    get: () => routed?.ctx,
+                    set: () => undefined,
+                });
+                return answer;
             };
         },
     } as unknown as Middleware;
+
+    async function answerFromCache(
+        group: string,
+        spec: (typeof cached)[string],
+        callParams: unknown,
+        opts: CallOptions | undefined,
+    ): Promise<unknown> {
+        let check = checks.get(group);
+        if (!check) {
+            check = broker.validator!.compile(spec.rules) as unknown as Check;
+            checks.set(group, check);
+        }
+        const params = { ...((callParams ?? {}) as object) };
+        if ((await check(params)) !== true) return MISS;
+        const cache = stampedCache(broker);
+        const text = await cache.peek(group, spec.key(params as never));
+        if (text === null) return MISS;
+        cache.count(group, "hit");
+        const meta = opts?.parentCtx?.meta as Record<string, unknown> | undefined;
+        if (meta?.[JSON_TEXT]) {
+            // The gateway's REST route sends the entry's text as it is (moleculer-web sends a
+            // string with a response type unchanged): no parse, no stringify.
+            meta.$responseType = "application/json; charset=utf-8";
+            return text;
+        }
+        return JSON.parse(text);
+    }
 }
+
+const MISS = Symbol("miss");

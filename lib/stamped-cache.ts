@@ -105,6 +105,28 @@ export class StampedCache {
                 : new MemoryBackend());
     }
 
+    /**
+     * The group's current stamp and the entry stored under it, or null while the cache can't be
+     * used: for a caller that computes the entry its own way and stores it with `storeIfCurrent`.
+     */
+    lookup(group: string, key: string): Promise<{ stamp: string; value: string | null } | null> {
+        return this.backend.get(group, key);
+    }
+
+    /**
+     * Stores `text` under `stamp`, the one `lookup` returned before the value was computed, unless
+     * a write has given the group a new stamp since: then nothing is stored (false).
+     */
+    async storeIfCurrent(
+        group: string,
+        stamp: string,
+        key: string,
+        text: string,
+    ): Promise<boolean> {
+        if (this.beforeStore) await this.beforeStore(group, key);
+        return this.backend.set(group, stamp, key, text, CACHE_TTL_SECONDS);
+    }
+
     /** The cached JSON text of the entry, or null on a miss or while the cache can't be used. */
     async peek(group: string, key: string): Promise<string | null> {
         const found = await this.backend.get(group, key);
@@ -157,8 +179,7 @@ export class StampedCache {
         compute: () => Promise<unknown>,
     ): Promise<string> {
         const value = JSON.stringify(await compute());
-        if (this.beforeStore) await this.beforeStore(group, key);
-        await this.backend.set(group, stamp, key, value, CACHE_TTL_SECONDS);
+        await this.storeIfCurrent(group, stamp, key, value);
         return value;
     }
 }

@@ -15,7 +15,9 @@ import { ApolloService } from "moleculer-apollo-server";
 import { GraphQLError as GraphQLErrorClass, type GraphQLError } from "graphql";
 import { checkAccess, type AccessLevel } from "../../lib/access";
 import { verifyAccessToken } from "../../lib/access-token";
-import { isCachedProductRead, JSON_TEXT } from "../../lib/product-cache";
+import { isCachedProductRead, JSON_TEXT, ProductCacheGroup } from "../../lib/product-cache";
+import { ResilientRedisCacher } from "../../lib/resilient-redis-cacher";
+import { stampedCache } from "../../lib/stamped-cache";
 import { readConfig, type AgoraConfig } from "../../lib/config";
 import {
     clientIp,
@@ -31,6 +33,7 @@ import { RateLimits, tightest, type RateLimitVerdict } from "../../lib/rate-limi
 import { REQUEST_ID_HEADER, acceptRequestId, withRequestId } from "../../lib/request-id";
 import type { AuthUser, RequestMeta } from "../../types";
 import { toContractError } from "./contract-errors";
+import { catalogCacheKey, isCleanAnswer } from "./graphql-catalog";
 import { checkGraphQLRequest } from "./graphql-request";
 import { corsOptions, setSecurityHeaders } from "./http-headers";
 import { NoSubscriptions } from "./graphql-rules";
@@ -43,6 +46,8 @@ type GatewayRequest = IncomingMessage & {
     $route?: { opts?: { path?: string } };
     $ctx?: Context<unknown, RequestMeta>;
     $params?: Record<string, unknown>;
+    /** The parsed JSON body (body-parser). */
+    body?: unknown;
     /** Set for every request before it is routed (httpHandler). */
     $requestId?: string;
     $clientIp?: string;
@@ -50,6 +55,8 @@ type GatewayRequest = IncomingMessage & {
     $identity?: { user: AuthUser | null; error: unknown };
     /** The tightest rate-limit counter so far: what the RateLimit-* headers show. */
     $rateLimit?: RateLimitVerdict;
+    /** A catalogue query that missed the cache: where its answer is stored (graphql-catalog.ts). */
+    $catalogEntry?: { key: string; stamp: string };
 };
 
 interface ApiThis {
@@ -73,6 +80,8 @@ interface ApiThis {
     measureRequests(): void;
     sendContractError(req: IncomingMessage, res: ServerResponse, error: unknown): void;
     sendJson(res: ServerResponse, status: number, body: unknown): void;
+    answerFromCatalogCache(req: GatewayRequest, res: ServerResponse): Promise<boolean>;
+    sendResponse(req: IncomingMessage, res: ServerResponse, data: unknown): void;
 }
 
 const config = readConfig();
@@ -198,6 +207,7 @@ const ApiService: ServiceSchema = {
                         try {
                             checkGraphQLRequest(req, !config.production);
                             await this.prepareGraphQLSchema();
+                            if (await this.answerFromCatalogCache(req, res)) return;
                             return await this.graphqlHandler(req, res);
                         } catch (error) {
                             this.sendContractError(req, res, error);
@@ -205,14 +215,27 @@ const ApiService: ServiceSchema = {
                     },
                 },
                 // Status codes set by the actions (201, 204…) are REST's; GraphQL answers 200.
-                onAfterCall(
+                // Apollo's answer to a catalogue query that missed is stored here (it is the JSON
+                // text about to be sent), if clean and if no write came since its lookup.
+                async onAfterCall(
                     ctx: Context<unknown, RequestMeta>,
                     route: unknown,
-                    req: unknown,
-                    res: unknown,
+                    req: GatewayRequest,
+                    res: ServerResponse,
                     data: unknown,
                 ) {
                     delete ctx.meta.$statusCode;
+                    const entry = req.$catalogEntry;
+                    if (entry && typeof data === "string" && res.statusCode === 200) {
+                        if (isCleanAnswer(data)) {
+                            await stampedCache(ctx.broker).storeIfCurrent(
+                                ProductCacheGroup.GraphQL,
+                                entry.stamp,
+                                entry.key,
+                                data,
+                            );
+                        }
+                    }
                     return data;
                 },
             },
@@ -509,6 +532,37 @@ const ApiService: ServiceSchema = {
             await this.limitAuthAttempt(actionName, merged, req, res);
             checkAccess(action?.auth, context.ctx.meta.user);
             return merged;
+        },
+
+        /**
+         * Answers a catalogue query from the cache (graphql-catalog.ts) and returns true; on a miss
+         * notes where its answer goes (stored in the route's onAfterCall) and returns false. Only
+         * where the stamps are those the products nodes bump: the shared Redis cacher, or every
+         * service in this one process.
+         */
+        async answerFromCatalogCache(
+            this: ApiThis,
+            req: GatewayRequest,
+            res: ServerResponse,
+        ): Promise<boolean> {
+            const shared =
+                this.broker.cacher instanceof ResilientRedisCacher || !this.broker.transit;
+            const key = shared && req.method === "POST" ? catalogCacheKey(req.body) : null;
+            if (key === null) return false;
+            const cache = stampedCache(this.broker);
+            const found = await cache.lookup(ProductCacheGroup.GraphQL, key);
+            if (found?.value == null) {
+                cache.count(ProductCacheGroup.GraphQL, "miss");
+                if (found) req.$catalogEntry = { key, stamp: found.stamp };
+                return false;
+            }
+            cache.count(ProductCacheGroup.GraphQL, "hit");
+            // As Apollo's own answers are sent (moleculer-apollo-server's `send`).
+            res.statusCode = 200;
+            if (req.$ctx)
+                (req.$ctx.meta as Record<string, unknown>).$responseType = "application/json";
+            this.sendResponse(req, res, found.value);
+            return true;
         },
 
         sendContractError(

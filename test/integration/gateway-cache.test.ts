@@ -1,11 +1,13 @@
 /**
  * The gateway reads the shared stamped cache itself (lib/product-cache.ts): over NATS and the real
- * Redis, a gateway node answers a cached product or listing without a call to a products node, a
- * write answered by the products node is seen by the very next read through the gateway, and a slow
- * reader that read the old row before a write can't leave it in the cache.
+ * Redis, a gateway node answers a cached product or listing without a call to a products node
+ * (unless the call is aimed at one), a write answered by the products node is seen by the very
+ * next read through the gateway, and a slow reader that read the old row before a write can't leave
+ * it in the cache.
  */
-import type { Context, Middleware, ServiceBroker } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 import { createTestBroker, gatewayUrl } from "../support/broker";
+import { countProductReads } from "../support/product-reads";
 import {
     cleanNamespace,
     createTestDatabase,
@@ -30,16 +32,7 @@ const namespace = testNamespace();
 
 /** Product reads that reached the products node. */
 const served: string[] = [];
-const CountReads = {
-    name: "CountReads",
-    localAction(handler: (ctx: Context) => Promise<unknown>, action: { name: string }) {
-        if (action.name !== "products.get" && action.name !== "products.list") return handler;
-        return (ctx: Context) => {
-            served.push(action.name);
-            return handler(ctx);
-        };
-    },
-} as unknown as Middleware;
+const CountReads = countProductReads(served);
 
 beforeAll(async () => {
     db = await createTestDatabase();
@@ -97,6 +90,14 @@ it("answers a cached product and listing at the gateway, without a products node
         product: { price: 100 },
     });
     expect(served).toEqual([]);
+    // A call aimed at one node goes there, cached or not.
+    const aimed = await gateway.call<Product, object>(
+        "products.get",
+        { id: product.id },
+        { nodeID: "products-1" },
+    );
+    expect(aimed.price).toBe(100);
+    expect(served).toEqual(["products.get"]);
     // Bad parameters are not looked up: the products node refuses them, as before.
     expect((await http(base, "GET", `/api/products/not-a-uuid`)).status).toBe(422);
 });
@@ -135,4 +136,21 @@ it("never keeps the old row a slow reader read before a write (the store is guar
     // The read that starts after the write answered sees the new price, now and from the cache.
     expect((await http(base, "GET", `/api/products/${product.id}`)).body.price).toBe(350);
     expect((await http(base, "GET", `/api/products/${product.id}`)).body.price).toBe(350);
+});
+
+it("answers a read with its own status and headers, never those of a call before it", async () => {
+    // The create's answer carries `$statusCode: 201` in its meta; the read that follows misses
+    // (the create gave the groups new stamps) and is routed after the cache lookup.
+    const product = await gateway.call<Product, object>(
+        "products.create",
+        { name: "Own answer", price: 100, stock: 5, category: "own" },
+        { meta: { user: adminCaller } },
+    );
+    const read = await http(base, "GET", `/api/products/${product.id}`);
+    expect(read.status).toBe(200);
+    expect(read.headers.get("location")).toBeNull();
+    expect(read.body.id).toBe(product.id);
+    const listed = await http(base, "GET", `/api/products?category=own`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.rows.map((row: Product) => row.id)).toEqual([product.id]);
 });
