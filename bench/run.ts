@@ -33,6 +33,7 @@ import {
 import {
     adminLogin,
     failover,
+    graphqlExecuted,
     graphqlListing,
     hotProduct,
     LISTING_PATH,
@@ -49,6 +50,7 @@ const SCENARIOS = [
     "baseline",
     "rest",
     "graphql",
+    "graphql-exec",
     "product",
     "login",
     "orders",
@@ -66,6 +68,7 @@ const NODES = ["api", "users", "products-1", "products-2", "orders"];
 const CLUSTER_SCENARIOS = new Set([
     "rest",
     "graphql",
+    "graphql-exec",
     "product",
     "login",
     "orders",
@@ -267,6 +270,11 @@ async function main(): Promise<void> {
         [
             ["rest", "REST listing (cached)", async () => (s.rest = await restListing(context))],
             ["graphql", "GraphQL listing", async () => (s.graphql = await graphqlListing(context))],
+            [
+                "graphql-exec",
+                "GraphQL listing, executed",
+                async () => (s.graphqlExecuted = await graphqlExecuted(context)),
+            ],
             ["product", "product by id", async () => (s.product = await productById(context))],
             ["login", "login", async () => (s.login = await login(context))],
             [
