@@ -3,6 +3,7 @@
  * embedded defaults (embedded PostgreSQL, in-process calls, memory cacher); with `TRANSPORTER`,
  * `CACHER`, `DATABASE_URL` and `SERVICES` it is one node of a cluster. Same code either way.
  */
+import cluster from "node:cluster";
 import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { createBrokerOptions } from "../moleculer.config";
@@ -10,18 +11,26 @@ import { readConfig } from "../lib/config";
 import { startEmbeddedDatabase, type EmbeddedDatabase } from "../lib/embedded-db";
 import { startHealthServer } from "../lib/health";
 import { productionProblems } from "../lib/startup-checks";
+import { superviseWorkers } from "../lib/workers";
 
 async function main(): Promise<void> {
     const config = readConfig();
-    const broker = new ServiceBroker(createBrokerOptions(config));
-    const log = broker.getLogger("agora");
-
     // Before anything starts (no database, no generated key): all the reasons at once.
     const problems = config.production ? productionProblems(config) : [];
+    const refusal = `Agora refuses to start in production:\n${problems.map(p => `  - ${p}`).join("\n")}`;
+    // API_WORKERS: this process only supervises the gateway workers, each of which runs main().
+    if (config.apiWorkers > 1 && cluster.isPrimary) {
+        if (problems.length) {
+            process.stderr.write(`${refusal}\n`);
+            process.exit(1);
+        }
+        superviseWorkers(config.apiWorkers, line => process.stderr.write(`${line}\n`));
+        return;
+    }
+    const broker = new ServiceBroker(createBrokerOptions(config));
+    const log = broker.getLogger("agora");
     if (problems.length) {
-        log.fatal(
-            `Agora refuses to start in production:\n${problems.map(p => `  - ${p}`).join("\n")}`,
-        );
+        log.fatal(refusal);
         process.exit(1);
     }
 

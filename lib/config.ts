@@ -27,6 +27,13 @@ export interface AgoraConfig {
     metricsPort: number;
     /** Health port of nodes without the gateway; 0 turns it off. */
     healthPort: number;
+    /**
+     * `API_WORKERS`: gateway processes sharing `PORT` (Node's cluster), each its own Moleculer node;
+     * 1 (the default) is this process alone. Only for a node that hosts the gateway alone.
+     */
+    apiWorkers: number;
+    /** Which of those workers this process is (`AGORA_WORKER_INDEX`, set by the primary), or null. */
+    workerIndex: number | null;
     adminEmail: string;
     adminPassword: string;
     /** True when the admin credentials are the printed defaults. */
@@ -160,24 +167,54 @@ const RATE_LIMIT_DEFAULTS = {
     other: { perIp: 100_000, perUser: 100_000, authPerIp: 10_000, authPerEmail: 1_000 },
 };
 
+/**
+ * A gateway worker is its own Moleculer node: `NODE_ID` gets `-w<index>` (Moleculer's default id,
+ * host and pid, is unique already), and metrics are served on `METRICS_PORT + index`, so that
+ * Prometheus scrapes each worker.
+ */
+function workerSettings(
+    env: NodeJS.ProcessEnv,
+    services: ServiceName[],
+    transporter: string | null,
+) {
+    const apiWorkers = positive(env.API_WORKERS, 1, "API_WORKERS");
+    if (apiWorkers > 1 && (services.length !== 1 || services[0] !== "api" || !transporter)) {
+        throw new Error(
+            "API_WORKERS above 1 is for a node that hosts the gateway alone: set SERVICES=api and TRANSPORTER",
+        );
+    }
+    const index = text(env.AGORA_WORKER_INDEX);
+    const workerIndex = index === null ? null : int(index, 0, "AGORA_WORKER_INDEX");
+    const nodeId = text(env.NODE_ID);
+    const metricsPort = int(env.METRICS_PORT, 3030, "METRICS_PORT");
+    return {
+        apiWorkers,
+        workerIndex,
+        nodeId: nodeId !== null && workerIndex !== null ? `${nodeId}-w${workerIndex}` : nodeId,
+        metricsPort:
+            metricsPort > 0 && workerIndex !== null ? metricsPort + workerIndex : metricsPort,
+    };
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): AgoraConfig {
     const nodeEnv = env.NODE_ENV || "development";
+    const services = parseServices(env.SERVICES);
+    const transporter = text(env.TRANSPORTER);
     const dataDir = path.resolve(env.DATA_DIR || ".data");
     const zipkinUrl = text(env.ZIPKIN_URL);
     const limits = RATE_LIMIT_DEFAULTS[nodeEnv === "production" ? "production" : "other"];
     return {
-        services: parseServices(env.SERVICES),
-        transporter: text(env.TRANSPORTER),
+        services,
+        transporter,
         cacher: text(env.CACHER),
         databaseUrl: text(env.DATABASE_URL),
         namespace: env.NAMESPACE || "agora",
-        nodeId: text(env.NODE_ID),
         nodeEnv,
         production: nodeEnv === "production",
         logLevel: env.LOGLEVEL || "info",
         port: int(env.PORT, 3000, "PORT"),
-        metricsPort: int(env.METRICS_PORT, 3030, "METRICS_PORT"),
         healthPort: int(env.HEALTH_PORT, 3001, "HEALTH_PORT"),
+        ...workerSettings(env, services, transporter),
         adminEmail: text(env.ADMIN_EMAIL) ?? DEFAULT_ADMIN_EMAIL,
         adminPassword: text(env.ADMIN_PASSWORD) ?? DEFAULT_ADMIN_PASSWORD,
         adminFromDefaults: !text(env.ADMIN_EMAIL) || !text(env.ADMIN_PASSWORD),

@@ -12,7 +12,7 @@ import {
     testNamespace,
     type TestDatabase,
 } from "../support/database";
-import { ROOT } from "../support/processes";
+import { alive, ROOT } from "../support/processes";
 
 jest.setTimeout(150_000);
 
@@ -31,15 +31,6 @@ async function printed(pattern: RegExp, timeoutMs = 100_000): Promise<RegExpMatc
         await new Promise(resolve => setTimeout(resolve, 100));
     }
     throw new Error(`npm run cluster never printed ${pattern}; it printed:\n${output}`);
-}
-
-function alive(pid: number): boolean {
-    try {
-        process.kill(pid, 0);
-        return true;
-    } catch {
-        return false;
-    }
 }
 
 /** Calls of products actions one node has served, from its /metrics. */

@@ -16,6 +16,16 @@ export interface NodeProcess {
     stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
+/** True while a process with this pid exists. */
+export function alive(pid: number): boolean {
+    try {
+        process.kill(pid, 0);
+        return true;
+    } catch {
+        return false;
+    }
+}
+
 export async function freePort(): Promise<number> {
     return new Promise((resolve, reject) => {
         const server = net.createServer();

@@ -59,3 +59,37 @@ describe("the circuit breaker's idea of a fault", () => {
         );
     });
 });
+
+describe("gateway workers (API_WORKERS)", () => {
+    const gateway = { SERVICES: "api", TRANSPORTER: "nats://127.0.0.1:4222" };
+
+    it("are one process unless asked, and only for a node that hosts the gateway alone", () => {
+        expect(readConfig({}).apiWorkers).toBe(1);
+        expect(readConfig({ ...gateway, API_WORKERS: "2" }).apiWorkers).toBe(2);
+        const refused = /API_WORKERS above 1 is for a node that hosts the gateway alone/;
+        expect(() => readConfig({ API_WORKERS: "2" })).toThrow(refused);
+        expect(() => readConfig({ ...gateway, SERVICES: "api,users", API_WORKERS: "2" })).toThrow(
+            refused,
+        );
+        expect(() => readConfig({ SERVICES: "api", API_WORKERS: "2" })).toThrow(refused);
+        expect(() => readConfig({ ...gateway, API_WORKERS: "0" })).toThrow(/at least 1/);
+        expect(() => readConfig({ ...gateway, API_WORKERS: "two" })).toThrow(/integer/);
+    });
+
+    it("make each worker its own node, with its own metrics port", () => {
+        const worker = (index: string, env: Record<string, string> = {}) =>
+            readConfig({ ...gateway, API_WORKERS: "2", AGORA_WORKER_INDEX: index, ...env });
+        expect(worker("1", { NODE_ID: "api", METRICS_PORT: "4000" })).toMatchObject({
+            workerIndex: 1,
+            nodeId: "api-w1",
+            metricsPort: 4001,
+        });
+        // Moleculer's default id (host and pid) is unique per process; metrics off stay off.
+        expect(worker("0", { METRICS_PORT: "0" })).toMatchObject({ nodeId: null, metricsPort: 0 });
+        expect(readConfig({ NODE_ID: "api", METRICS_PORT: "4000" })).toMatchObject({
+            workerIndex: null,
+            nodeId: "api",
+            metricsPort: 4000,
+        });
+    });
+});

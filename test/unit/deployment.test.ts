@@ -107,6 +107,10 @@ const VARIABLES: Record<string, Rule> = {
     TRACING: { kinds: KINDS, mayBeEmpty: true, same: true },
     // Unset, so that every replica gets its own `hostname-pid`.
     NODE_ID: { kinds: [] },
+    // One process per container: the gateway scales by replicas (docs/operations.md). The index
+    // is set by the API_WORKERS primary for each worker, never by hand.
+    API_WORKERS: { kinds: [] },
+    AGORA_WORKER_INDEX: { kinds: [] },
     // Embedded defaults only: a node with DATABASE_URL and JWT keys never uses them.
     DATA_DIR: { kinds: [] },
     EMBEDDED_DB_PORT: { kinds: [] },
