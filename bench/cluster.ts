@@ -14,8 +14,10 @@ import { Client } from "pg";
 import { AgoraClient } from "./client";
 import {
     AGORA_ENTRY,
+    benchApiWorkers,
     benchNodeFlags,
     freePort,
+    freePorts,
     startProcess,
     waitUntilReady,
     type BenchProcess,
@@ -41,6 +43,8 @@ const AGORA_VARIABLES = [
     "PORT",
     "METRICS_PORT",
     "HEALTH_PORT",
+    "API_WORKERS",
+    "AGORA_WORKER_INDEX",
     "ADMIN_EMAIL",
     "ADMIN_PASSWORD",
     "JWT_PRIVATE_KEY",
@@ -160,7 +164,8 @@ export class BenchCluster {
                 SERVICES: "api",
                 NODE_ID: "api",
                 PORT: String(port),
-                METRICS_PORT: String(await freePort()),
+                METRICS_PORT: String(await freePorts(benchApiWorkers())),
+                API_WORKERS: String(benchApiWorkers()),
             },
             this.nodeOptions("api"),
         );

@@ -6,6 +6,7 @@
  */
 import fs from "node:fs";
 import os from "node:os";
+import { childPids } from "./processes";
 
 /** Kernel clock ticks per second (USER_HZ); 100 on every mainstream Linux build. */
 const TICKS_PER_SECOND = 100;
@@ -19,7 +20,7 @@ export interface CpuSnapshot {
     machineBusy: number;
 }
 
-function ticksOf(pid: number): number | null {
+function ownTicks(pid: number): number | null {
     try {
         const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
         // Fields after the command name, which may itself hold spaces and parentheses.
@@ -28,6 +29,13 @@ function ticksOf(pid: number): number | null {
     } catch {
         return null;
     }
+}
+
+/** A process's ticks with those of its live children (a gateway's workers, `API_WORKERS`). */
+function ticksOf(pid: number): number | null {
+    const own = ownTicks(pid);
+    if (own === null) return null;
+    return childPids(pid).reduce((sum, child) => sum + (ownTicks(child) ?? 0), own);
 }
 
 function machineBusyTicks(): number {
@@ -42,7 +50,7 @@ export function cpuSnapshot(nodes: { id: string; pid: number | undefined }[]): C
         const value = node.pid === undefined ? null : ticksOf(node.pid);
         if (value !== null) ticks[node.id] = value;
     }
-    ticks["load tool (bench)"] = ticksOf(process.pid) ?? 0;
+    ticks["load tool (bench)"] = ownTicks(process.pid) ?? 0;
     for (const entry of fs.readdirSync("/proc")) {
         if (!/^\d+$/.test(entry)) continue;
         let command: string;
@@ -52,7 +60,7 @@ export function cpuSnapshot(nodes: { id: string; pid: number | undefined }[]): C
             continue;
         }
         if (!SERVERS.includes(command)) continue;
-        ticks[command] = (ticks[command] ?? 0) + (ticksOf(Number(entry)) ?? 0);
+        ticks[command] = (ticks[command] ?? 0) + (ownTicks(Number(entry)) ?? 0);
     }
     return { atMs: Date.now(), ticks, machineBusy: machineBusyTicks() };
 }

@@ -22,6 +22,19 @@ export function benchNodeFlags(): string[] {
     return chosen === "none" ? [] : chosen.split(/\s+/).filter(Boolean);
 }
 
+/**
+ * Gateway processes of the bench's `api` node (`API_WORKERS`): 2 by default, one per core of this
+ * 2-core machine; `BENCH_API_WORKERS=1` for a single process.
+ */
+export function benchApiWorkers(): number {
+    const chosen = process.env.BENCH_API_WORKERS;
+    const count = chosen === undefined || chosen === "" ? 2 : Number(chosen);
+    if (!Number.isInteger(count) || count < 1) {
+        throw new Error(`BENCH_API_WORKERS must be a whole number of at least 1, got "${chosen}"`);
+    }
+    return count;
+}
+
 export interface BenchProcess {
     name: string;
     child: ChildProcess;
@@ -53,6 +66,52 @@ export async function freePort(): Promise<number> {
             server.close(() => resolve(port));
         });
     });
+}
+
+/** True when `port` can be listened on now. */
+function portIsFree(port: number): Promise<boolean> {
+    return new Promise(resolve => {
+        const server = net.createServer();
+        server.unref();
+        server.on("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+    });
+}
+
+/** The first of `count` consecutive free ports (the gateway workers' metrics ports). */
+export async function freePorts(count: number): Promise<number> {
+    for (;;) {
+        const first = await freePort();
+        let free = true;
+        for (let next = first + 1; free && next < first + count; next++) {
+            free = await portIsFree(next);
+        }
+        if (free) return first;
+    }
+}
+
+/** Resident memory (VmRSS) of a process in MB, or null when it is gone. */
+export function rssMbOf(pid: number): number | null {
+    try {
+        const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+        const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+        return kb ? Number(kb[1]) / 1024 : null;
+    } catch {
+        return null;
+    }
+}
+
+/** The live child processes of `pid` (a gateway's `API_WORKERS`), oldest first; none if unknown. */
+export function childPids(pid: number): number[] {
+    try {
+        return fs
+            .readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+            .split(" ")
+            .filter(Boolean)
+            .map(Number);
+    } catch {
+        return [];
+    }
 }
 
 export function startProcess(
@@ -89,14 +148,7 @@ export function startProcess(
         logs: () => output,
         alive,
         rssMb() {
-            if (!alive()) return null;
-            try {
-                const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8");
-                const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-                return kb ? Number(kb[1]) / 1024 : null;
-            } catch {
-                return null;
-            }
+            return alive() ? rssMbOf(child.pid!) : null;
         },
         async stop(graceMs = 10_000) {
             if (!alive()) return;

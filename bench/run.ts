@@ -13,9 +13,12 @@ import { mapLimit } from "./client";
 import { timeEmbeddedStarts } from "./embedded";
 import { runLoad, warmUp } from "./load";
 import {
+    benchApiWorkers,
     benchNodeFlags,
+    childPids,
     freePort,
     ROOT,
+    rssMbOf,
     sleep,
     startProcess,
     waitUntilReady,
@@ -162,9 +165,17 @@ function describeCpu(cpu: Record<string, number>): string {
 
 function rssOf(cluster: BenchCluster): Record<string, number> {
     const rss: Record<string, number> = {};
+    const round = (mb: number) => Math.round(mb * 10) / 10;
     for (const node of cluster.nodes) {
         const mb = node.process.rssMb();
-        if (mb !== null) rss[node.id] = Math.round(mb * 10) / 10;
+        if (mb === null) continue;
+        const workers = node.process.child.pid ? childPids(node.process.child.pid) : [];
+        // A gateway with API_WORKERS: each worker is a node of its own; the primary is listed too.
+        workers.forEach((pid, index) => {
+            const workerMb = rssMbOf(pid);
+            if (workerMb !== null) rss[`${node.id}-w${index}`] = round(workerMb);
+        });
+        rss[workers.length ? `${node.id} (primary)` : node.id] = round(mb);
     }
     return rss;
 }
@@ -191,6 +202,7 @@ async function main(): Promise<void> {
             // Who picks the node of each call (DISABLE_BALANCER, lib/config.ts).
             balancer: readConfig().disableBalancer ? "NATS queue groups" : "Moleculer",
             nodeFlags: benchNodeFlags().join(" ") || "none",
+            apiWorkers: benchApiWorkers(),
         },
         scenarios: {},
     };
@@ -337,7 +349,14 @@ async function main(): Promise<void> {
 
     for (const id of profiled) {
         const dir = path.join(profileDir, id);
-        const file = fs.readdirSync(dir).find(name => name.endsWith(".cpuprofile"));
+        // With API_WORKERS the primary and each worker write one: the largest is a worker's (the
+        // primary only hands out connections).
+        const file = fs
+            .readdirSync(dir)
+            .filter(name => name.endsWith(".cpuprofile"))
+            .sort(
+                (a, b) => fs.statSync(path.join(dir, b)).size - fs.statSync(path.join(dir, a)).size,
+            )[0];
         if (!file) {
             // A node killed with SIGKILL (the failover scenario's victim) writes no profile.
             log(`no CPU profile from ${id} in ${dir}`);
