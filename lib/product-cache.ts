@@ -5,12 +5,11 @@
  * How the cache stays fresh: lib/stamped-cache.ts.
  */
 import type { CallingOptions, Middleware, ServiceBroker } from "moleculer";
+import { pageParamRules } from "./pagination";
+import { stampedCache, stampsSharedWithProducts } from "./stamped-cache";
+import type { ProductListParams } from "../types";
 
 type CallOptions = CallingOptions & { parentCtx?: { meta: object } };
-import { pageParamRules } from "./pagination";
-import { ResilientRedisCacher } from "./resilient-redis-cacher";
-import { stampedCache } from "./stamped-cache";
-import type { ProductListParams } from "../types";
 
 export const MAX_PRICE = 1_000_000_000;
 
@@ -127,11 +126,11 @@ export function ProductCacheMiddleware(): Middleware {
                         ? action
                         : (action as { action?: { name?: string } } | null)?.action?.name;
                 const spec = name !== undefined ? cached[name] : undefined;
-                // Only a cache shared with the products nodes (Redis) sees their stamp bumps.
+                // A local products service reads its cache itself.
                 if (
                     !spec ||
                     opts?.nodeID ||
-                    !(broker.cacher instanceof ResilientRedisCacher) ||
+                    !stampsSharedWithProducts(broker) ||
                     !broker.validator ||
                     broker.getLocalService(name!.split(".")[0])
                 ) {

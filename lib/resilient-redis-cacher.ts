@@ -89,11 +89,6 @@ export class ResilientRedisCacher extends Cachers.Redis {
         return super.close();
     }
 
-    /** True while this node may have missed a stamp bump or a clean: the cache is not read. */
-    get bypassed(): boolean {
-        return this.recovery !== null;
-    }
-
     private stamped(): StampedRedis {
         const client = this.client as StampedRedis;
         if (!this.scriptsDefined) {

@@ -184,6 +184,15 @@ export class StampedCache {
     }
 }
 
+/**
+ * True when this broker's stamps are the ones the products service bumps: the shared Redis, or
+ * every service in this one process (no transporter). A memory cache in a cluster sees no other
+ * node's bumps, so a caller there must not read entries itself.
+ */
+export function stampsSharedWithProducts(broker: ServiceBroker): boolean {
+    return broker.cacher instanceof ResilientRedisCacher || !broker.transit;
+}
+
 const caches = new WeakMap<ServiceBroker, StampedCache>();
 
 /** The broker's one stamped cache (its stamps and in-flight reads are shared by its services). */

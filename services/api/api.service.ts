@@ -16,8 +16,7 @@ import { GraphQLError as GraphQLErrorClass, type GraphQLError } from "graphql";
 import { checkAccess, type AccessLevel } from "../../lib/access";
 import { verifyAccessToken } from "../../lib/access-token";
 import { isCachedProductRead, JSON_TEXT, ProductCacheGroup } from "../../lib/product-cache";
-import { ResilientRedisCacher } from "../../lib/resilient-redis-cacher";
-import { stampedCache } from "../../lib/stamped-cache";
+import { stampedCache, stampsSharedWithProducts } from "../../lib/stamped-cache";
 import { readConfig, type AgoraConfig } from "../../lib/config";
 import {
     clientIp,
@@ -226,15 +225,18 @@ const ApiService: ServiceSchema = {
                 ) {
                     delete ctx.meta.$statusCode;
                     const entry = req.$catalogEntry;
-                    if (entry && typeof data === "string" && res.statusCode === 200) {
-                        if (isCleanAnswer(data)) {
-                            await stampedCache(ctx.broker).storeIfCurrent(
-                                ProductCacheGroup.GraphQL,
-                                entry.stamp,
-                                entry.key,
-                                data,
-                            );
-                        }
+                    if (
+                        entry &&
+                        typeof data === "string" &&
+                        res.statusCode === 200 &&
+                        isCleanAnswer(data)
+                    ) {
+                        await stampedCache(ctx.broker).storeIfCurrent(
+                            ProductCacheGroup.GraphQL,
+                            entry.stamp,
+                            entry.key,
+                            data,
+                        );
                     }
                     return data;
                 },
@@ -537,17 +539,17 @@ const ApiService: ServiceSchema = {
         /**
          * Answers a catalogue query from the cache (graphql-catalog.ts) and returns true; on a miss
          * notes where its answer goes (stored in the route's onAfterCall) and returns false. Only
-         * where the stamps are those the products nodes bump: the shared Redis cacher, or every
-         * service in this one process.
+         * where the stamps are those the products service bumps.
          */
         async answerFromCatalogCache(
             this: ApiThis,
             req: GatewayRequest,
             res: ServerResponse,
         ): Promise<boolean> {
-            const shared =
-                this.broker.cacher instanceof ResilientRedisCacher || !this.broker.transit;
-            const key = shared && req.method === "POST" ? catalogCacheKey(req.body) : null;
+            const key =
+                stampsSharedWithProducts(this.broker) && req.method === "POST"
+                    ? catalogCacheKey(req.body)
+                    : null;
             if (key === null) return false;
             const cache = stampedCache(this.broker);
             const found = await cache.lookup(ProductCacheGroup.GraphQL, key);
